@@ -1,0 +1,128 @@
+"""Settings: the one place the environment is read.
+
+Every variable has the ``KB_`` prefix; nested models use ``__`` (``KB_VECTOR_STORE__KIND=opensearch``).
+The embedded default needs nothing but a data folder: SQLite state, a SQLite Celery broker, the
+embedded vector store and the bundled local embedder all live under ``KB_DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EmbeddedStoreSettings(BaseModel):
+    kind: Literal["embedded"] = "embedded"
+    # Where the per-knowledge-base vector files live; defaults to <data_dir>/vectors.
+    path: Path | None = None
+
+
+class OpenSearchStoreSettings(BaseModel):
+    kind: Literal["opensearch"]
+    hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"])
+    username: str | None = None
+    password: SecretStr | None = None
+    verify_certs: bool = True
+    ca_certs: Path | None = None
+    # AWS SigV4 signing for Amazon OpenSearch Service ("es") or Serverless ("aoss").
+    aws_region: str | None = None
+    aws_service: Literal["es", "aoss"] = "es"
+    index_prefix: str = "kb-"
+    timeout_s: float = 30.0
+    max_retries: int = 5
+    # HNSW parameters; see docs/opensearch.md for why these values.
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 128
+    hnsw_ef_search: int = 128
+    engine: Literal["faiss", "lucene"] = "faiss"
+
+
+VectorStoreSettings = Annotated[EmbeddedStoreSettings | OpenSearchStoreSettings, Field(discriminator="kind")]
+
+
+class CohereSettings(BaseModel):
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    timeout_s: float = 30.0
+    max_retries: int = 5
+    # Upper bound for one backoff sleep, whatever Retry-After asks for.
+    max_backoff_s: float = 60.0
+
+
+class LocalEmbedderSettings(BaseModel):
+    # Texts per forward pass of the bundled model.
+    batch_size: int = 32
+    device: str = "cpu"
+
+
+class WorkerSettings(BaseModel):
+    concurrency: int = 1
+    # Seconds between broker polls on the SQLite broker (the transport's default is 1 s).
+    sqlite_polling_interval_s: float = 0.1
+    # A document or chunk job whose worker stops heart-beating for this long is picked up again.
+    lease_s: float = 60.0
+    sweep_interval_s: float = 15.0
+    embed_batch_size: int = 96
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KB_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Path("kb-data")
+    # SQLAlchemy URL of the state database; SQLite under data_dir when unset.
+    database_url: str | None = None
+    # Celery broker; a SQLite broker under data_dir when unset. e.g. redis://127.0.0.1:6379/0
+    broker_url: str | None = None
+    # Prefix for Celery queue names, so several instances can share one broker.
+    queue_prefix: str = "kb"
+    vector_store: VectorStoreSettings = Field(default_factory=EmbeddedStoreSettings)
+    cohere: CohereSettings = Field(default_factory=CohereSettings)
+    local_embedder: LocalEmbedderSettings = Field(default_factory=LocalEmbedderSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    # Default embedding model of `kb create` when none is given.
+    default_embedding_model: str = "all-minilm-l6-v2"
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_chunks_per_request: int = 2000
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'state.sqlite3'}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        if self.broker_url:
+            return self.broker_url
+        return f"sqla+sqlite:///{self.resolved_data_dir / 'broker.sqlite3'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.resolved_data_dir / "blobs"
+
+    @property
+    def embedded_store_path(self) -> Path:
+        store = self.vector_store
+        if isinstance(store, EmbeddedStoreSettings) and store.path is not None:
+            return store.path
+        return self.resolved_data_dir / "vectors"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.resolved_data_dir, self.blob_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,405 @@
+"""The ingestion pipeline, run by the Celery workers: parse → chunk → embed (batched) → index.
+
+Each step commits its progress, so the API shows a live status. Work is held under a lease that is
+renewed after every embedding batch; losing the lease (the document was deleted or replaced, or the
+worker stalled and another took over) stops the holder. Chunk ids are derived from the source id and
+position, so running a document twice overwrites, never duplicates. The final status is set with a
+conditional update: if it no longer applies, the worker removes what it wrote.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from kb_service.broker import PROCESS_CHUNK_JOB, PROCESS_DOCUMENT
+from kb_service.config import Settings
+from kb_service.db import session_scope, utcnow
+from kb_service.dispatch import TaskDispatcher, send_after_commit
+from kb_service.embedders.base import Embedder, EmbedderError, TransientEmbedderError
+from kb_service.embedders.factory import EmbedderRegistry
+from kb_service.ingestion.chunking import TextChunk, chunk_pages
+from kb_service.ingestion.parsing import ParseError, parse_document
+from kb_service.knowledge.models import ChunkJob, Document, WorkStatus
+from kb_service.knowledge.repository import Leased, WorkRepository
+from kb_service.metering.service import MeteringService
+from kb_service.resources.models import Resource
+from kb_service.vectorstores.base import (
+    And,
+    Chunk,
+    ChunkWrite,
+    Eq,
+    Filter,
+    In,
+    Or,
+    TransientVectorStoreError,
+    VectorStore,
+    VectorStoreError,
+    all_of,
+)
+
+log = structlog.get_logger(__name__)
+
+_CHUNK_NAMESPACE = uuid.UUID("0b9f4f7e-3c41-4a55-9d0e-6a1f2b1c7d10")
+
+
+def chunk_id_for(source_id: str, position: int) -> str:
+    return uuid.uuid5(_CHUNK_NAMESPACE, f"{source_id}:{position}").hex
+
+
+class LeaseLost(Exception):
+    """The work was deleted, replaced or taken over; stop without finishing."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    kb_id: str
+    embeddings_resource_id: str
+    model_id: str
+
+
+class IngestionService:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        store: VectorStore,
+        embedders: EmbedderRegistry,
+        dispatcher: TaskDispatcher,
+        settings: Settings,
+        *,
+        worker_id: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = session_factory
+        self._store = store
+        self._embedders = embedders
+        self._dispatcher = dispatcher
+        self._settings = settings
+        self._worker_id = worker_id
+        self._clock = clock
+        self._lease = timedelta(seconds=settings.worker.lease_s)
+
+    # --- documents ----------------------------------------------------------------------------
+
+    def process_document(self, document_id: str) -> None:
+        with self._session() as session:
+            work = WorkRepository(session)
+            if not work.claim(Document, document_id, self._worker_id, self._clock(), self._lease):
+                log.info("ingestion.document.not_claimed", document_id=document_id)
+                return
+            document = work.document(document_id)
+            assert document is not None
+            target = self._target(session, document.kb_id)
+            blob = work.blob(document_id)
+            snapshot = _DocumentSnapshot.of(document)
+        if blob is None:
+            self._fail(Document, document_id, "The uploaded file is no longer available; upload it again.")
+            return
+        log.info("ingestion.document.started", document_id=document_id, kind=snapshot.kind, bytes=len(blob))
+        with self._outcome(Document, document_id):
+            self._run_document(snapshot, blob, target)
+
+    def _run_document(self, doc: _DocumentSnapshot, blob: bytes, target: _Target) -> None:
+        embedder = self._embedders.get(target.model_id)
+        started = time.perf_counter()
+        parsed = parse_document(blob, doc.kind, password=doc.password)
+        chunks = chunk_pages(parsed.pages, count_tokens=embedder.count_tokens, max_tokens=embedder.max_tokens)
+        if not chunks:
+            raise ParseError("no_text", "The file contains no extractable text.")
+        self._renew(
+            Document,
+            doc.id,
+            status=WorkStatus.EMBEDDING,
+            page_count=parsed.page_count if doc.kind == "pdf" else None,
+            chunk_count=len(chunks),
+            parsed_at=self._clock(),
+            password=None,
+            error=None,
+        )
+        log.info("ingestion.document.parsed", document_id=doc.id, chunks=len(chunks), pages=parsed.page_count)
+        records = [_file_chunk(doc, chunk) for chunk in chunks]
+        vectors = self._embed(Document, doc.id, target, embedder, [c.text for c in chunks], "ingestion")
+        self._renew(Document, doc.id, status=WorkStatus.INDEXING, embedded_at=self._clock())
+        with self._session() as session:
+            replaced = [d.id for d in WorkRepository(session).indexed_predecessors(_load(session, doc.id))]
+        writes = [ChunkWrite(record, vector) for record, vector in zip(records, vectors, strict=True)]
+        self._store.write(
+            target.kb_id, writes, delete_where=In("document_id", tuple(replaced)) if replaced else None
+        )
+        self._finish_indexed(Document, doc.id, source_filter=Eq("source_id", doc.id), replaced=replaced)
+        log.info(
+            "ingestion.document.indexed",
+            document_id=doc.id,
+            chunks=len(chunks),
+            replaced=len(replaced),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    # --- chunk jobs ---------------------------------------------------------------------------
+
+    def process_chunk_job(self, job_id: str) -> bool:
+        """Returns False when the job must wait for an earlier job of its collection."""
+        with self._session() as session:
+            work = WorkRepository(session)
+            job = work.job(job_id)
+            if job is None or job.status not in WorkStatus.unfinished():
+                return True
+            if not work.claim(ChunkJob, job_id, self._worker_id, self._clock(), self._lease):
+                return job.lease_owner is not None  # held by another worker, or waiting its turn
+            target = self._target(session, job.kb_id)
+            collection_id, collection = job.collection_id, job.collection.name
+            mode, payload = job.mode, list(job.payload or [])
+        with self._outcome(ChunkJob, job_id):
+            self._run_chunk_job(job_id, mode, collection, payload, target)
+        self._send_next_job(collection_id)
+        return True
+
+    def _run_chunk_job(
+        self, job_id: str, mode: str, collection: str, payload: list[dict[str, Any]], target: _Target
+    ) -> None:
+        embedder = self._embedders.get(target.model_id)
+        self._renew(ChunkJob, job_id, status=WorkStatus.EMBEDDING, error=None)
+        records = [_pushed_chunk(job_id, collection, i, item) for i, item in enumerate(payload)]
+        vectors = self._embed(ChunkJob, job_id, target, embedder, [r.text for r in records], "chunk_job")
+        self._renew(ChunkJob, job_id, status=WorkStatus.INDEXING, embedded_at=self._clock())
+        writes = [ChunkWrite(record, vector) for record, vector in zip(records, vectors, strict=True)]
+        self._store.write(target.kb_id, writes, delete_where=_job_replaces(mode, collection, records))
+        self._finish_indexed(ChunkJob, job_id, source_filter=Eq("source_id", job_id), payload=None)
+        log.info("ingestion.chunk_job.indexed", job_id=job_id, mode=mode, chunks=len(records))
+
+    def _send_next_job(self, collection_id: str) -> None:
+        with self._session() as session:
+            next_job = WorkRepository(session).next_queued_job(collection_id)
+            if next_job is not None:
+                send_after_commit(session, self._dispatcher, PROCESS_CHUNK_JOB, next_job)
+
+    # --- shared steps -------------------------------------------------------------------------
+
+    @contextmanager
+    def _outcome(self, model: type[Leased], work_id: str) -> Iterator[None]:
+        """How a failure ends the work: transient ones give the lease back and propagate (the task
+        retries with backoff); permanent ones fail the work with their reason."""
+        try:
+            yield
+        except LeaseLost:
+            log.info("ingestion.lease_lost", kind=model.__tablename__, work_id=work_id)
+        except (TransientEmbedderError, TransientVectorStoreError) as exc:
+            self._release(model, work_id, f"Waiting to retry: {exc}")
+            raise
+        except (ParseError, EmbedderError, VectorStoreError) as exc:
+            self._fail(model, work_id, str(exc))
+        except Exception:
+            # A bug: fail visibly rather than leave the work to be retried forever.
+            log.exception("ingestion.internal_error", kind=model.__tablename__, work_id=work_id)
+            self._fail(model, work_id, "An internal error stopped processing; it has been logged.")
+
+    def _embed(
+        self,
+        model: type[Leased],
+        work_id: str,
+        target: _Target,
+        embedder: Embedder,
+        texts: Sequence[str],
+        source: str,
+    ) -> np.ndarray:
+        batch = self._settings.worker.embed_batch_size
+        parts: list[np.ndarray] = []
+        tokens = 0
+        for start in range(0, len(texts), batch):
+            embeddings = embedder.embed(texts[start : start + batch], "search_document")
+            tokens += embeddings.input_tokens
+            parts.append(embeddings.vectors)
+            with self._session() as session:
+                # A billed call is recorded even if the lease turns out to be lost.
+                MeteringService(session).record_embeddings(
+                    embeddings_resource_id=target.embeddings_resource_id,
+                    model_id=target.model_id,
+                    embeddings=embeddings,
+                    source=source,
+                    reference_id=work_id,
+                )
+            extra: dict[str, object] = {"input_tokens": tokens}
+            if model is Document:
+                extra["chunks_embedded"] = start + len(embeddings.vectors)
+            self._renew(model, work_id, **extra)
+        if not parts:
+            return np.zeros((0, embedder.dimension), dtype=np.float32)
+        return np.concatenate(parts)
+
+    def _finish_indexed(
+        self,
+        model: type[Leased],
+        work_id: str,
+        *,
+        source_filter: Filter,
+        replaced: list[str] | None = None,
+        **values: object,
+    ) -> None:
+        with self._session() as session:
+            work = WorkRepository(session)
+            finished = work.finish(
+                model,
+                work_id,
+                self._worker_id,
+                self._clock(),
+                status=WorkStatus.INDEXED,
+                error=None,
+                **values,
+            )
+            if finished and model is Document:
+                work.drop_blob(work_id)
+                work.delete_documents(replaced or [])
+        if not finished:
+            # Deleted or replaced while we were writing: take back what we wrote.
+            kb_id = self._kb_of(model, work_id)
+            if kb_id is not None:
+                self._store.delete(kb_id, source_filter)
+            raise LeaseLost(work_id)
+
+    def _kb_of(self, model: type[Leased], work_id: str) -> str | None:
+        with self._session() as session:
+            row = session.get(model, work_id)
+            return row.kb_id if row is not None else None
+
+    def _renew(self, model: type[Leased], work_id: str, **values: object) -> None:
+        with self._session() as session:
+            if not WorkRepository(session).renew(
+                model, work_id, self._worker_id, self._clock(), self._lease, **values
+            ):
+                raise LeaseLost(work_id)
+
+    def _release(self, model: type[Leased], work_id: str, note: str) -> None:
+        with self._session() as session:
+            WorkRepository(session).release(model, work_id, self._worker_id, self._clock(), note)
+
+    def fail(self, model: type[Leased], work_id: str, reason: str) -> None:
+        """Mark work failed whoever holds it (e.g. after the task's retries ran out)."""
+        self._fail(model, work_id, reason, any_holder=True)
+
+    def _fail(self, model: type[Leased], work_id: str, reason: str, *, any_holder: bool = False) -> None:
+        owner = None if any_holder else self._worker_id
+        # A failed document keeps neither its bytes nor its password.
+        extra: dict[str, object] = {"password": None} if model is Document else {}
+        with self._session() as session:
+            work = WorkRepository(session)
+            failed = work.finish(
+                model, work_id, owner, self._clock(), status=WorkStatus.FAILED, error=reason, **extra
+            )
+            if failed and model is Document:
+                work.drop_blob(work_id)
+        log.info("ingestion.failed", kind=model.__tablename__, work_id=work_id, reason=reason)
+
+    # --- sweep --------------------------------------------------------------------------------
+
+    def sweep(self) -> int:
+        """Re-send unfinished work nobody holds: after a worker crash, a lost message or a broker outage."""
+        now = self._clock()
+        grace = timedelta(seconds=self._settings.worker.sweep_interval_s)
+        with self._session() as session:
+            work = WorkRepository(session)
+            documents = work.stale(Document, now, grace)
+            jobs = work.stale(ChunkJob, now, grace)
+            for document_id in documents:
+                send_after_commit(session, self._dispatcher, PROCESS_DOCUMENT, document_id)
+            for job_id in jobs:
+                send_after_commit(session, self._dispatcher, PROCESS_CHUNK_JOB, job_id)
+        if documents or jobs:
+            log.info("ingestion.sweep.resent", documents=len(documents), jobs=len(jobs))
+        return len(documents) + len(jobs)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with session_scope(self._sessions) as session:
+            yield session
+
+    @staticmethod
+    def _target(session: Session, kb_id: str) -> _Target:
+        kb = session.get(Resource, kb_id)
+        if kb is None or kb.embeddings_resource is None or kb.embeddings_resource.model_id is None:
+            raise VectorStoreError(f"Knowledge base {kb_id} has no linked embeddings resource.")
+        return _Target(kb.id, kb.embeddings_resource.id, kb.embeddings_resource.model_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _DocumentSnapshot:
+    id: str
+    kind: Any
+    filename: str
+    collection: str
+    metadata: dict[str, str]
+    password: str | None
+
+    @classmethod
+    def of(cls, document: Document) -> _DocumentSnapshot:
+        return cls(
+            document.id,
+            document.kind,
+            document.filename,
+            document.collection.name,
+            dict(document.doc_metadata),
+            document.password,
+        )
+
+
+def _load(session: Session, document_id: str) -> Document:
+    document = session.get(Document, document_id)
+    if document is None:
+        raise LeaseLost(document_id)
+    return document
+
+
+def _file_chunk(doc: _DocumentSnapshot, chunk: TextChunk) -> Chunk:
+    return Chunk(
+        chunk_id=chunk_id_for(doc.id, chunk.position),
+        collection=doc.collection,
+        text=chunk.text,
+        source_id=doc.id,
+        metadata=doc.metadata,
+        document_id=doc.id,
+        page=chunk.page,
+        human_readable_id=doc.filename,
+        position=chunk.position,
+    )
+
+
+def _pushed_chunk(job_id: str, collection: str, position: int, item: dict[str, Any]) -> Chunk:
+    return Chunk(
+        chunk_id=chunk_id_for(job_id, position),
+        collection=collection,
+        text=item["text"],
+        source_id=job_id,
+        metadata=dict(item.get("metadata") or {}),
+        human_readable_id=item.get("human_readable_id"),
+        mx_object_id=item.get("mx_object_id"),
+        mx_entity=item.get("mx_entity"),
+        position=position,
+    )
+
+
+def _job_replaces(mode: str, collection: str, records: Sequence[Chunk]) -> Filter | None:
+    """What a chunk job removes besides writing its chunks (in the same store operation)."""
+    match mode:
+        case "insert":
+            return None
+        case "repopulate":
+            return Eq("collection", collection)
+        case "replace":
+            objects = sorted({(r.mx_object_id or "", r.mx_entity) for r in records})
+            per_object: list[Filter] = []
+            for object_id, entity in objects:
+                condition = all_of(Eq("mx_object_id", object_id), Eq("mx_entity", entity) if entity else None)
+                assert condition is not None
+                per_object.append(condition)
+            return And((Eq("collection", collection), Or(tuple(per_object))))
+    raise ValueError(f"unknown chunk-job mode {mode!r}")

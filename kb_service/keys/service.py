@@ -1,0 +1,103 @@
+"""API keys: `kb_<key id>_<secret>`. The secret is 256 random bits and only its SHA-256 is stored —
+a slow password hash adds nothing for a secret of that entropy, and lookups stay O(1) by key id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from kb_service.db import utcnow
+from kb_service.errors import NotFound, Unauthorized
+from kb_service.keys.models import ApiKey
+from kb_service.keys.repository import KeyRepository
+from kb_service.resources.models import ResourceType
+from kb_service.resources.repository import ResourceRepository
+
+KEY_PREFIX = "kb"
+# Writing last_used_at on every request would turn every read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key: ApiKey
+    secret: str
+    paired: IssuedKey | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an API key and the one resource it reaches."""
+
+    key_id: str
+    resource_id: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class KeyService:
+    def __init__(self, session: Session) -> None:
+        self._keys = KeyRepository(session)
+        self._resources = ResourceRepository(session)
+
+    def create(self, resource_id: str, description: str = "") -> IssuedKey:
+        """A key for the resource; for a knowledge base also one for its linked embeddings resource."""
+        resource = self._resources.get(resource_id)
+        if resource is None:
+            raise NotFound(f"Resource {resource_id} not found.")
+        issued = self._issue(resource_id, description, paired_with=None)
+        if resource.type == ResourceType.KNOWLEDGE_BASE and resource.embeddings_resource_id:
+            paired = self._issue(
+                resource.embeddings_resource_id,
+                f"Created with knowledge-base key {issued.key.id}",
+                paired_with=issued.key.id,
+            )
+            return IssuedKey(issued.key, issued.secret, paired)
+        return issued
+
+    def _issue(self, resource_id: str, description: str, paired_with: str | None) -> IssuedKey:
+        key_id = secrets.token_hex(8)
+        token = secrets.token_urlsafe(32)
+        key = self._keys.add(
+            ApiKey(
+                id=key_id,
+                resource_id=resource_id,
+                description=description,
+                secret_hash=_hash(token),
+                paired_with_key_id=paired_with,
+            )
+        )
+        return IssuedKey(key, f"{KEY_PREFIX}_{key_id}_{token}")
+
+    def authenticate(self, presented: str, now: datetime | None = None) -> Principal:
+        parts = presented.split("_", 2)
+        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+            raise Unauthorized("Malformed API key.")
+        key = self._keys.get(parts[1])
+        if key is None or not hmac.compare_digest(key.secret_hash, _hash(parts[2])):
+            raise Unauthorized("Invalid API key.")
+        if key.revoked_at is not None:
+            raise Unauthorized("This API key has been revoked.")
+        now = now or utcnow()
+        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+            key.last_used_at = now
+        return Principal(key.id, key.resource_id)
+
+    def revoke(self, key_id: str, resource_id: str | None = None) -> ApiKey:
+        key = self._keys.get(key_id)
+        if key is None or (resource_id is not None and key.resource_id != resource_id):
+            raise NotFound(f"Key {key_id} not found.")
+        if key.revoked_at is None:
+            key.revoked_at = utcnow()
+        return key
+
+    def list(self, resource_id: str) -> list[ApiKey]:
+        return self._keys.list_for_resource(resource_id)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kb_service.metering.models import UsageEvent
+
+
+class UsageRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, event: UsageEvent) -> None:
+        self._session.add(event)
+
+    def daily_totals(
+        self, resource_id: str, start: date | None = None, end: date | None = None
+    ) -> list[tuple[date, int, int, int, float]]:
+        """(day, input tokens, output tokens, API calls, GU) per day with usage, oldest first."""
+        query = (
+            select(
+                UsageEvent.day,
+                func.sum(UsageEvent.input_tokens),
+                func.sum(UsageEvent.output_tokens),
+                func.sum(UsageEvent.api_calls),
+                func.sum(UsageEvent.genai_units),
+            )
+            .where(UsageEvent.resource_id == resource_id)
+            .group_by(UsageEvent.day)
+            .order_by(UsageEvent.day)
+        )
+        if start is not None:
+            query = query.where(UsageEvent.day >= start)
+        if end is not None:
+            query = query.where(UsageEvent.day < end)
+        return [(d, int(i), int(o), int(c), float(g)) for d, i, o, c, g in self._session.execute(query)]

@@ -1,0 +1,149 @@
+"""Running the processes: the API (uvicorn), a Celery worker (with beat in the embedded default),
+and `serve`, which runs both and stops both cleanly on Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import structlog
+import uvicorn
+
+from kb_service.broker import queue_name
+from kb_service.config import Settings
+from kb_service.migrations import upgrade
+from kb_service.observability import configure_logging
+
+log = structlog.get_logger(__name__)
+
+WORKER_STOP_TIMEOUT_S = 30.0
+
+
+def serve(settings: Settings, *, host: str, port: int, with_worker: bool) -> int:
+    from kb_service.api import create_app
+    from kb_service.container import Container
+
+    configure_logging(settings)
+    container = Container.build(settings)
+    upgrade(container.engine)
+    supervisor = _WorkerSupervisor(settings) if with_worker else None
+    if supervisor is not None:
+        supervisor.start()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(container=container), host=host, port=port, log_config=None, access_log=False
+        )
+    )
+    try:
+        # uvicorn installs SIGINT/SIGTERM handlers and returns when asked to stop.
+        server.run()
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+        container.close()
+        log.info("serve.stopped")
+    return 0
+
+
+def worker_command(settings: Settings, *, beat: bool, concurrency: int | None) -> list[str]:
+    workers = concurrency or settings.worker.concurrency
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.app",
+        "worker",
+        "--loglevel",
+        settings.log_level,
+        "--queues",
+        queue_name(settings),
+        "--hostname",
+        f"kb-worker-{os.getpid()}@%h",
+        "--concurrency",
+        str(workers),
+        # One process per task slot; `solo` keeps a single worker in one process (and one model copy).
+        "--pool",
+        "solo" if workers == 1 else "prefork",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if beat:
+        command += ["--beat", "--schedule", str(settings.resolved_data_dir / "celerybeat-schedule")]
+    return command
+
+
+def run_worker(settings: Settings, *, beat: bool, concurrency: int | None) -> int:
+    from kb_service.container import Container
+    from kb_service.dispatch import RecordingDispatcher
+
+    settings.ensure_dirs()
+    container = Container.build(settings, dispatcher=RecordingDispatcher())
+    upgrade(container.engine)
+    container.close()
+    command = worker_command(settings, beat=beat, concurrency=concurrency)
+    os.execv(command[0], command)  # the worker replaces this process: signals reach Celery directly
+    return 0  # pragma: no cover
+
+
+def run_beat(settings: Settings) -> int:
+    settings.ensure_dirs()
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.app",
+        "beat",
+        "--loglevel",
+        settings.log_level,
+        "--schedule",
+        str(settings.resolved_data_dir / "celerybeat-schedule"),
+    ]
+    os.execv(command[0], command)
+    return 0  # pragma: no cover
+
+
+class _WorkerSupervisor:
+    """Keeps one worker (with beat) running beside the API; restarts it if it dies."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._command = worker_command(settings, beat=True, concurrency=None)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        # A new process group, so Ctrl-C in the terminal reaches the worker only through us.
+        self._process = subprocess.Popen(self._command, start_new_session=True)
+        log.info("serve.worker.started", pid=self._process.pid)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            process = self._process
+            if process is not None and process.poll() is not None and not self._stopping.is_set():
+                log.warning("serve.worker.exited", code=process.returncode)
+                time.sleep(2.0)
+                if not self._stopping.is_set():
+                    self._spawn()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)  # Celery's warm shutdown: finish the current task
+        try:
+            process.wait(WORKER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.info("serve.worker.stopped", code=process.returncode)

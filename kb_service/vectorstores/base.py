@@ -1,0 +1,222 @@
+"""The vector-store port: value types, the filter language both stores translate, and the Protocol.
+
+Chunks are written with their vector and read back without it. Metadata values are strings; the
+numeric and date readings used by range filters are derived at write time by `as_number` and
+`as_date`, so every store interprets a value the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Literal, Protocol, TypeAlias, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+Vector: TypeAlias = npt.NDArray[np.float32]
+
+# Filterable chunk attributes besides metadata ("metadata.<key>").
+SYSTEM_FIELDS = ("collection", "document_id", "source_id", "mx_object_id", "mx_entity")
+METADATA_PREFIX = "metadata."
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    chunk_id: str
+    collection: str
+    text: str
+    # The document id or chunk-job id whose processing wrote this chunk.
+    source_id: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    document_id: str | None = None
+    page: int | None = None
+    human_readable_id: str | None = None
+    mx_object_id: str | None = None
+    mx_entity: str | None = None
+    # Order of the chunk within its source; listings sort by it.
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkWrite:
+    chunk: Chunk
+    vector: Vector
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    chunk: Chunk
+    # Cosine similarity in [-1, 1] (in practice [0, 1] for these models).
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPage:
+    items: list[Chunk]
+    total: int
+
+
+# --- filter language ---------------------------------------------------------------------------
+# `field` is one of SYSTEM_FIELDS or "metadata.<key>". "Not equal" is Not(Eq(...)) and matches
+# chunks that lack the field, as OpenSearch's must_not does.
+
+
+@dataclass(frozen=True, slots=True)
+class Eq:
+    field: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class In:
+    field: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Exists:
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prefix:
+    field: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """Bounds are numbers, or POSIX seconds (UTC) when kind is "date"."""
+
+    field: str
+    kind: Literal["number", "date"]
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    item: Filter
+
+
+Filter: TypeAlias = Eq | In | Exists | Prefix | Range | And | Or | Not
+
+
+def all_of(*filters: Filter | None) -> Filter | None:
+    """AND the given filters together, skipping None; None when nothing is left."""
+    present = tuple(f for f in filters if f is not None)
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else And(present)
+
+
+def as_number(value: str) -> float | None:
+    """The numeric reading of a metadata value, or None. Finite decimal numbers only."""
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def as_date(value: str) -> float | None:
+    """The date reading of a metadata value as POSIX seconds, or None.
+
+    Accepts ISO 8601 dates and date-times; naive values are taken as UTC.
+    """
+    text = value.strip()
+    if len(text) < 10 or not text[:4].isdigit():
+        return None
+    try:
+        if len(text) == 10:
+            parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class VectorStoreError(Exception):
+    """A store operation failed; the message says why (never contains chunk text)."""
+
+
+class TransientVectorStoreError(VectorStoreError):
+    """The store is overloaded or unreachable; the operation may be retried."""
+
+
+class DimensionMismatchError(VectorStoreError):
+    """A vector's length differs from the index's dimension."""
+
+
+class IndexNotFoundError(VectorStoreError):
+    """Writing to a knowledge base whose index was never created."""
+
+
+# --- the port ----------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    def create_index(self, kb_id: str, dimension: int) -> None:
+        """Create the KB's index; idempotent. DimensionMismatchError if it exists with another one."""
+
+    def drop_index(self, kb_id: str) -> None:
+        """Remove the KB's index and everything in it; a missing index is fine."""
+
+    def write(self, kb_id: str, items: Sequence[ChunkWrite], *, delete_where: Filter | None = None) -> None:
+        """Upsert `items` by chunk id, then delete the chunks matching `delete_where` that are not
+        among `items`. When this returns, the change is visible to search. The embedded store does
+        both in one transaction; other stores write first and delete second, so a search never
+        sees neither the old nor the new chunks."""
+
+    def delete(self, kb_id: str, where: Filter) -> int:
+        """Delete the chunks matching `where`; returns how many."""
+
+    def search(
+        self,
+        kb_id: str,
+        vector: Vector,
+        *,
+        k: int,
+        where: Filter | None = None,
+        min_similarity: float = 0.0,
+    ) -> list[SearchHit]:
+        """The k chunks nearest to `vector` by cosine similarity among those matching `where`,
+        best first, all with similarity >= min_similarity. Returns k hits whenever at least k
+        chunks match `where` above min_similarity."""
+
+    def list_chunks(
+        self, kb_id: str, *, where: Filter | None = None, offset: int = 0, limit: int = 50
+    ) -> ChunkPage:
+        """A page of chunks in a stable order (collection, source_id, position, chunk_id)."""
+
+    def count(self, kb_id: str, where: Filter | None = None) -> int: ...
+
+    def count_by(self, kb_id: str, field: str, where: Filter | None = None) -> dict[str, int]:
+        """Chunk counts grouped by a system field (e.g. collection, document_id)."""
+
+    def ping(self) -> None:
+        """Raise VectorStoreError when the store cannot be reached."""
+
+    def close(self) -> None: ...

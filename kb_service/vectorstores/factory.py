@@ -1,0 +1,18 @@
+"""One factory for the vector-store port, driven by the settings' discriminated union."""
+
+from __future__ import annotations
+
+from kb_service.config import EmbeddedStoreSettings, OpenSearchStoreSettings, Settings
+from kb_service.vectorstores.base import VectorStore
+
+
+def build_vector_store(settings: Settings) -> VectorStore:
+    match settings.vector_store:
+        case EmbeddedStoreSettings():
+            from kb_service.vectorstores.embedded import EmbeddedVectorStore
+
+            return EmbeddedVectorStore(settings.embedded_store_path)
+        case OpenSearchStoreSettings() as opensearch:
+            from kb_service.vectorstores.opensearch import OpenSearchVectorStore
+
+            return OpenSearchVectorStore(opensearch)

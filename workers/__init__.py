@@ -1,0 +1,1 @@
+"""Celery workers: thin task shells around kb_service.ingestion.service."""

@@ -23,6 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["KB_DATA_DIR"] = args.data_dir
     settings = Settings()
     from kb_service.errors import KBError
+    from kb_service.observability import configure_logging
+
+    configure_logging(settings)  # logs go to stderr; stdout carries the JSON answer
 
     try:
         result: int = args.handler(settings, args)

@@ -15,6 +15,7 @@ import uvicorn
 
 from kb_service.broker import queue_name
 from kb_service.config import Settings
+from kb_service.embedders.factory import warm_up
 from kb_service.migrations import upgrade
 from kb_service.observability import configure_logging
 
@@ -30,6 +31,8 @@ def serve(settings: Settings, *, host: str, port: int, with_worker: bool) -> int
     configure_logging(settings)
     container = Container.build(settings)
     upgrade(container.engine)
+    # The first query would otherwise wait seconds for the model to load.
+    threading.Thread(target=warm_up, args=(container.embedders, settings), daemon=True).start()
     supervisor = _WorkerSupervisor(settings) if with_worker else None
     if supervisor is not None:
         supervisor.start()

@@ -8,6 +8,7 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 
 from kb_service.broker import make_celery
 from kb_service.config import Settings
+from kb_service.embedders.factory import warm_up
 from kb_service.observability import configure_logging
 from workers import context
 
@@ -31,5 +32,6 @@ def _shutdown_process(**_: Any) -> None:
 def _on_ready(**_: Any) -> None:
     configure_logging(settings)
     service = context.ingestion_service()
+    warm_up(context.container().embedders, settings)
     # Pick up whatever a previous worker left unfinished, without waiting for the first beat.
     service.sweep()

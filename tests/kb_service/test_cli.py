@@ -24,8 +24,17 @@ def test_kb_and_key_creation_print_json(
     assert isinstance(created, dict)
     assert created["model_id"] == "all-minilm-l6-v2"
     assert created["dimension"] == 384
-    key = _run(capsys, "key", "create", "--resource", created["knowledge_base_id"], "--description", "app",
-               "--data-dir", data)
+    key = _run(
+        capsys,
+        "key",
+        "create",
+        "--resource",
+        created["knowledge_base_id"],
+        "--description",
+        "app",
+        "--data-dir",
+        data,
+    )
     assert isinstance(key, dict)
     assert key["secret"].startswith(f"kb_{key['key_id']}_")
     assert key["paired_key"]["resource_id"] == created["embeddings_resource_id"]
@@ -46,12 +55,23 @@ def test_kb_and_key_creation_print_json(
 def test_kb_create_with_a_cohere_model_follows_its_dimension(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    created = _run(capsys, "kb", "create", "--name", "Docs", "--embedding-model", "embed-multilingual-v3.0",
-                   "--data-dir", str(tmp_path))
+    created = _run(
+        capsys,
+        "kb",
+        "create",
+        "--name",
+        "Docs",
+        "--embedding-model",
+        "embed-multilingual-v3.0",
+        "--data-dir",
+        str(tmp_path),
+    )
     assert isinstance(created, dict) and created["dimension"] == 1024
 
 
 def test_unknown_model_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["kb", "create", "--name", "X", "--embedding-model", "nope", "--data-dir", str(tmp_path)]) == 2
+    assert (
+        main(["kb", "create", "--name", "X", "--embedding-model", "nope", "--data-dir", str(tmp_path)]) == 2
+    )
     error = json.loads(capsys.readouterr().err)
     assert "Unknown embedding model 'nope'" in error["error"]["message"]

@@ -55,11 +55,15 @@ class Mode:
 
     def start_worker(self, *, beat: bool = True) -> subprocess.Popen[bytes]:
         index = len(self.workers)
-        log = (self.logs / f"worker-{index}.log").open("ab")
         command = [sys.executable, "-m", "kb_service.cli", "worker"] + (["--beat"] if beat else [])
-        process = subprocess.Popen(
-            command, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with (self.logs / f"worker-{index}.log").open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.workers.append(process)
         _wait_for_line(self.logs / f"worker-{index}.log", "ready.", process)
         return process
@@ -80,7 +84,9 @@ class Mode:
                 process.wait()
 
     def worker_log(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(self.logs.glob("worker-*.log")))
+        return "\n".join(
+            p.read_text(errors="replace")[-4000:] for p in sorted(self.logs.glob("worker-*.log"))
+        )
 
 
 def _wait_for_line(path: Path, needle: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
@@ -89,7 +95,9 @@ def _wait_for_line(path: Path, needle: str, process: subprocess.Popen[bytes], ti
         if path.exists() and needle in path.read_text(errors="replace"):
             return
         if process.poll() is not None:
-            raise RuntimeError(f"worker exited with {process.returncode}:\n{path.read_text(errors='replace')}")
+            raise RuntimeError(
+                f"worker exited with {process.returncode}:\n{path.read_text(errors='replace')}"
+            )
         time.sleep(0.2)
     raise TimeoutError(f"worker not ready after {timeout}s:\n{path.read_text(errors='replace')}")
 
@@ -160,4 +168,24 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, mode: M
         if predicate():
             return
         time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n--- worker logs ---\n{mode.worker_log()}")
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what}\n--- worker logs ---\n{mode.worker_log()}"
+    )
+
+
+@pytest.fixture
+def opensearch_url_factory() -> Iterator[Callable[[], str]]:
+    """Starts the loopback fake OpenSearch on demand (only the distributed mode needs one)."""
+    from tests.fakes.opensearch import FakeOpenSearch
+
+    servers: list[FakeOpenSearch] = []
+
+    def start() -> str:
+        server = FakeOpenSearch()
+        server.__enter__()
+        servers.append(server)
+        return server.url
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)

@@ -26,7 +26,9 @@ def _statuses(client: TestClient, kb: KB) -> dict[str, dict[str, Any]]:
     items: list[dict[str, Any]] = []
     offset = 0
     while True:
-        page = client.get(kb.url("/documents"), headers=kb.headers, params={"offset": offset, "limit": 200}).json()
+        page = client.get(
+            kb.url("/documents"), headers=kb.headers, params={"offset": offset, "limit": 200}
+        ).json()
         items += page["items"]
         offset += len(page["items"])
         if offset >= page["total"]:
@@ -44,10 +46,14 @@ def _assert_chunk_counts_exact(container: Container, kb: KB, docs: dict[str, dic
             assert stored.get(doc["id"], 0) == doc["chunk_count"], doc["filename"]
         else:
             assert stored.get(doc["id"], 0) == 0, doc["filename"]
-    assert container.store.count(kb.id) == sum(d["chunk_count"] or 0 for d in docs.values() if d["status"] == "indexed")
+    assert container.store.count(kb.id) == sum(
+        d["chunk_count"] or 0 for d in docs.values() if d["status"] == "indexed"
+    )
 
 
-def test_every_shared_pdf_ends_indexed_or_failed_with_a_reason(mode: Mode, live: tuple[Container, TestClient]) -> None:
+def test_every_shared_pdf_ends_indexed_or_failed_with_a_reason(
+    mode: Mode, live: tuple[Container, TestClient]
+) -> None:
     container, client = live
     kb = create_kb(container)
     mode.start_worker()
@@ -55,13 +61,25 @@ def test_every_shared_pdf_ends_indexed_or_failed_with_a_reason(mode: Mode, live:
     for entry in MANIFEST:
         data = (PDF_DIR / entry["file"]).read_bytes()
         password = entry["password"] or None
-        response = upload(client, kb, entry["file"], data, content_type="application/pdf", password=password,
-                          metadata={"source": "shared", "category": entry["category"]})
+        response = upload(
+            client,
+            kb,
+            entry["file"],
+            data,
+            content_type="application/pdf",
+            password=password,
+            metadata={"source": "shared", "category": entry["category"]},
+        )
         assert response.status_code == 202, (entry["file"], response.text)
         expected[response.json()["id"]] = entry["file"]
     locked = next(e for e in MANIFEST if e["password"])
-    response = upload(client, kb, "locked-" + locked["file"], (PDF_DIR / locked["file"]).read_bytes(),
-                      content_type="application/pdf")
+    response = upload(
+        client,
+        kb,
+        "locked-" + locked["file"],
+        (PDF_DIR / locked["file"]).read_bytes(),
+        content_type="application/pdf",
+    )
     expected[response.json()["id"]] = "locked"
 
     wait_until(lambda: _all_terminal(client, kb), 600, "all PDFs to finish", mode)
@@ -84,19 +102,28 @@ def test_every_shared_pdf_ends_indexed_or_failed_with_a_reason(mode: Mode, live:
             assert doc["status"] == "indexed", (entry["file"], doc["error"])
     _assert_chunk_counts_exact(container, kb, docs)
 
-    response = client.post(kb.url("/search"), headers=kb.headers, json={
-        "query": "git version control", "metadata": {"source": "shared"}, "max_results": 3})
+    response = client.post(
+        kb.url("/search"),
+        headers=kb.headers,
+        json={"query": "git version control", "metadata": {"source": "shared"}, "max_results": 3},
+    )
     assert response.status_code == 200
     assert len(response.json()["results"]) == 3
 
 
-def test_worker_killed_mid_ingestion_resumes_after_restart(mode: Mode, live: tuple[Container, TestClient]) -> None:
+def test_worker_killed_mid_ingestion_resumes_after_restart(
+    mode: Mode, live: tuple[Container, TestClient]
+) -> None:
     container, client = live
     kb = create_kb(container)
-    paragraphs = [f"Paragraph {i} of the handbook explains procedure {i} in detail. " * 12 for i in range(220)]
+    paragraphs = [
+        f"Paragraph {i} of the handbook explains procedure {i} in detail. " * 12 for i in range(220)
+    ]
     big = upload(client, kb, "handbook.txt", "\n\n".join(paragraphs).encode()).json()["id"]
-    small = [upload(client, kb, f"note-{i}.txt", f"Short note number {i} about topic {i}.".encode()).json()["id"]
-             for i in range(5)]
+    small = [
+        upload(client, kb, f"note-{i}.txt", f"Short note number {i} about topic {i}.".encode()).json()["id"]
+        for i in range(5)
+    ]
     worker = mode.start_worker()
 
     def embedding_started() -> bool:
@@ -132,7 +159,8 @@ def test_metering_matches_documents_and_batches(mode: Mode, live: tuple[Containe
     with session_scope(container.sessions) as session:
         tokens, calls = session.execute(
             select(func.sum(UsageEvent.input_tokens), func.sum(UsageEvent.api_calls)).where(
-                UsageEvent.reference_id == doc_id, UsageEvent.resource_id == kb.embeddings_resource_id)
+                UsageEvent.reference_id == doc_id, UsageEvent.resource_id == kb.embeddings_resource_id
+            )
         ).one()
     assert tokens == doc["input_tokens"]
     assert calls == math.ceil(doc["chunk_count"] / 96)

@@ -16,6 +16,7 @@ from kb_service.errors import KBError
 from kb_service.knowledge.router import router as knowledge_router
 from kb_service.migrations import upgrade
 from kb_service.observability import configure_logging
+from kb_service.ops.metrics import install_metrics
 from kb_service.ops.router import router as ops_router
 from kb_service.retrieval.router import router as retrieval_router
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     if container is not None:
         app.state.container = container
     app.include_router(ops_router)
+    install_metrics(app, lambda: app.state.container.sessions)
     app.include_router(knowledge_router)
     app.include_router(retrieval_router)
     app.add_exception_handler(KBError, _kb_error)

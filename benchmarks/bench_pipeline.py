@@ -26,11 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from benchmarks.corpus import make_chunks  # noqa: E402
+from benchmarks.corpus import make_chunks
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--documents", type=int, default=8)
     parser.add_argument("--chunks-per-document", type=int, default=60)
     parser.add_argument("--words", type=int, default=150, help="words per paragraph (one chunk each)")
@@ -48,7 +50,9 @@ def main() -> None:
     pipeline_rate = pipeline_chunks / pipeline_s
     embedder_rate = len(texts) / embed_s
     print(f"documents: {args.documents}, chunks: {pipeline_chunks}")
-    print(f"pipeline:  {pipeline_s:7.2f} s  {pipeline_rate:6.2f} chunks/s  (upload -> all indexed, real worker)")
+    print(
+        f"pipeline:  {pipeline_s:7.2f} s  {pipeline_rate:6.2f} chunks/s  (upload -> all indexed, real worker)"
+    )
     print(f"embedder:  {embed_s:7.2f} s  {embedder_rate:6.2f} chunks/s  (same chunks, batches of 96)")
     print(f"ratio:     {pipeline_rate / embedder_rate:.3f}  (target >= 0.9)")
 
@@ -68,15 +72,21 @@ def run_pipeline(args: argparse.Namespace, tmp: Path) -> tuple[int, float, list[
     container = Container.build(settings)
     upgrade(container.engine)
     with session_scope(container.sessions) as session:
-        kb = ResourceService(session, container.store).create_knowledge_base("bench", model_id="all-minilm-l6-v2")
+        kb = ResourceService(session, container.store).create_knowledge_base(
+            "bench", model_id="all-minilm-l6-v2"
+        )
         kb_id = kb.knowledge_base.id
         key = KeyService(session).create(kb_id).secret
     headers = {"Authorization": f"Bearer {key}"}
 
     log_path = tmp / "worker.log"
     with log_path.open("wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "kb_service.cli", "worker"], stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "kb_service.cli", "worker"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait_for(lambda: "ready." in log_path.read_text(errors="replace"), 180, "worker ready")
         documents = [
@@ -87,14 +97,18 @@ def run_pipeline(args: argparse.Namespace, tmp: Path) -> tuple[int, float, list[
             started = time.perf_counter()
             ids = []
             for i, body in enumerate(documents):
-                response = client.post(f"/v1/knowledge-bases/{kb_id}/documents", headers=headers,
-                                       files={"file": (f"doc-{i}.txt", body, "text/plain")})
+                response = client.post(
+                    f"/v1/knowledge-bases/{kb_id}/documents",
+                    headers=headers,
+                    files={"file": (f"doc-{i}.txt", body, "text/plain")},
+                )
                 response.raise_for_status()
                 ids.append(response.json()["id"])
 
             def done() -> bool:
-                listing = client.get(f"/v1/knowledge-bases/{kb_id}/documents", headers=headers,
-                                     params={"limit": 1000}).json()["items"]
+                listing = client.get(
+                    f"/v1/knowledge-bases/{kb_id}/documents", headers=headers, params={"limit": 1000}
+                ).json()["items"]
                 failed = [d for d in listing if d["status"] == "failed"]
                 if failed:
                     raise RuntimeError(f"document failed: {failed[0]['error']}")

@@ -12,7 +12,8 @@ def errors(*kinds: type[KBError]) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: the errors it may return, plus 401 (every route needs a key) and 422
     (request validation), all with the one error body."""
     responses: dict[int | str, dict[str, Any]] = {}
-    for kind in (Unauthorized, InvalidInput, *kinds):
+    all_kinds: tuple[type[KBError], ...] = (Unauthorized, InvalidInput, *kinds)
+    for kind in all_kinds:
         entry = responses.setdefault(kind.status_code, {"model": ErrorResponse, "description": ""})
         names = [n for n in entry["description"].split(" / ") if n]
         if kind.code not in names:

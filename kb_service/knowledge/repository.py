@@ -8,9 +8,9 @@ implements the claim / heartbeat / finish protocol of leased work.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Result, and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -150,10 +150,10 @@ class WorkRepository:
             )
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return _rowcount(result) == 1
 
     @staticmethod
-    def _older_unfinished_job_exists() -> object:
+    def _older_unfinished_job_exists() -> ColumnElement[bool]:
         # Jobs of one collection apply in the order they were accepted.
         earlier = aliased(ChunkJob)
         return exists().where(
@@ -181,7 +181,7 @@ class WorkRepository:
             .values(lease_expires_at=now + lease, updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return _rowcount(result) == 1
 
     def release(self, model: type[Leased], work_id: str, owner: str, now: datetime, note: str | None) -> None:
         """Give the lease back without finishing (a transient failure; a retry will claim it)."""
@@ -205,7 +205,7 @@ class WorkRepository:
             .values(lease_owner=None, lease_expires_at=None, finished_at=now, updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return _rowcount(result) == 1
 
     def document(self, document_id: str) -> Document | None:
         return self._session.get(Document, document_id)
@@ -253,3 +253,8 @@ class WorkRepository:
             ),
         )
         return list(self._session.scalars(query))
+
+
+def _rowcount(result: Result[Any]) -> int:
+    # UPDATE statements return a CursorResult; its rowcount is what a conditional update hinges on.
+    return cast(CursorResult[Any], result).rowcount

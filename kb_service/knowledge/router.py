@@ -158,11 +158,11 @@ def document_out(doc: Document) -> DocumentOut:
         knowledge_base_id=doc.kb_id,
         collection=doc.collection.name,
         filename=doc.filename,
-        kind=doc.kind,  # type: ignore[arg-type]
+        kind=doc.kind,
         size_bytes=doc.size_bytes,
         sha256=doc.sha256,
         metadata=doc.doc_metadata,
-        status=doc.status,  # type: ignore[arg-type]
+        status=doc.status,
         error=doc.error,
         pages=doc.page_count,
         chunk_count=doc.chunk_count,
@@ -195,8 +195,8 @@ def job_out(job: ChunkJob) -> ChunkJobOut:
     return ChunkJobOut(
         id=job.id,
         collection=job.collection.name,
-        mode=job.mode,  # type: ignore[arg-type]
-        status=job.status,  # type: ignore[arg-type]
+        mode=job.mode,
+        status=job.status,
         error=job.error,
         chunk_count=job.chunk_count,
         input_tokens=job.input_tokens,

@@ -29,23 +29,37 @@ class StateCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         documents = GaugeMetricFamily("kb_documents", "Documents by status.", labels=["status"])
         jobs = GaugeMetricFamily("kb_chunk_jobs", "Chunk jobs by status.", labels=["status"])
-        chunks = GaugeMetricFamily("kb_chunks_indexed", "Chunks of indexed documents and jobs.", labels=["source"])
+        chunks = GaugeMetricFamily(
+            "kb_chunks_indexed", "Chunks of indexed documents and jobs.", labels=["source"]
+        )
         queue = GaugeMetricFamily("kb_queue_depth", "Work accepted and not yet started.", labels=["kind"])
-        calls = CounterMetricFamily("kb_embedding_calls", "Billed embedding calls.", labels=["model", "source"])
-        tokens = CounterMetricFamily("kb_embedding_input_tokens", "Metered input tokens.", labels=["model", "source"])
+        calls = CounterMetricFamily(
+            "kb_embedding_calls", "Billed embedding calls.", labels=["model", "source"]
+        )
+        tokens = CounterMetricFamily(
+            "kb_embedding_input_tokens", "Metered input tokens.", labels=["model", "source"]
+        )
         with session_scope(self._sessions) as session:
             for model, family in ((Document, documents), (ChunkJob, jobs)):
-                counts = dict(session.execute(select(model.status, func.count()).group_by(model.status)).all())
+                counts = dict(
+                    session.execute(select(model.status, func.count()).group_by(model.status)).all()
+                )
                 for status in WorkStatus:
                     family.add_metric([status.value], counts.get(status.value, 0))
                 queue.add_metric([model.__tablename__], counts.get(WorkStatus.QUEUED.value, 0))
                 indexed = session.scalar(
-                    select(func.coalesce(func.sum(model.chunk_count), 0)).where(model.status == WorkStatus.INDEXED)
+                    select(func.coalesce(func.sum(model.chunk_count), 0)).where(
+                        model.status == WorkStatus.INDEXED
+                    )
                 )
                 chunks.add_metric([model.__tablename__], indexed or 0)
             usage = session.execute(
-                select(UsageEvent.model_id, UsageEvent.source, func.sum(UsageEvent.api_calls),
-                       func.sum(UsageEvent.input_tokens)).group_by(UsageEvent.model_id, UsageEvent.source)
+                select(
+                    UsageEvent.model_id,
+                    UsageEvent.source,
+                    func.sum(UsageEvent.api_calls),
+                    func.sum(UsageEvent.input_tokens),
+                ).group_by(UsageEvent.model_id, UsageEvent.source)
             ).all()
         for model_id, source, api_calls, input_tokens in usage:
             calls.add_metric([model_id, source], api_calls or 0)
@@ -72,7 +86,9 @@ def install_metrics(app: FastAPI, sessions_of: Callable[[], sessionmaker[Session
         route = request.scope.get("route")
         # The route template, not the path: ids would explode the label space.
         template = getattr(route, "path", "unmatched")
-        latency.labels(request.method, template, str(response.status_code)).observe(time.perf_counter() - started)
+        latency.labels(request.method, template, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
         return response
 
     router = APIRouter(tags=["operations"])

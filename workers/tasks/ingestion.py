@@ -28,9 +28,11 @@ class _IngestionTask(Task):  # type: ignore[misc]
         self, exc: BaseException, task_id: str, args: tuple[str, ...], kwargs: object, einfo: object
     ) -> None:
         # Reached when retries ran out (or on a bug): the work must not stay "in progress".
-        model = Document if self.name == PROCESS_DOCUMENT else ChunkJob
         reason = f"Gave up after {self.request.retries} retries: {exc}"
-        ingestion_service().fail(model, args[0], reason)
+        if self.name == PROCESS_DOCUMENT:
+            ingestion_service().fail(Document, args[0], reason)
+        else:
+            ingestion_service().fail(ChunkJob, args[0], reason)
 
 
 @app.task(name=PROCESS_DOCUMENT, base=_IngestionTask, bind=True)

@@ -41,9 +41,13 @@ def serve(settings: Settings, *, host: str, port: int, with_worker: bool) -> int
             create_app(container=container), host=host, port=port, log_config=None, access_log=False
         )
     )
+    # uvicorn captures SIGINT/SIGTERM while it runs and re-raises the signal when it returns; with
+    # the default SIGTERM action that would end this process before the worker is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        # uvicorn installs SIGINT/SIGTERM handlers and returns when asked to stop.
         server.run()
+    except KeyboardInterrupt:  # Ctrl-C, re-raised by uvicorn after its graceful shutdown
+        pass
     finally:
         if supervisor is not None:
             supervisor.stop()

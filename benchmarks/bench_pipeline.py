@@ -88,7 +88,11 @@ def run_pipeline(args: argparse.Namespace, tmp: Path) -> tuple[int, float, list[
             start_new_session=True,
         )
     try:
-        _wait_for(lambda: "ready." in log_path.read_text(errors="replace"), 180, "worker ready")
+        try:
+            _wait_for(lambda: "ready." in log_path.read_text(errors="replace"), 600, "worker ready")
+        except TimeoutError:
+            print(log_path.read_text(errors="replace")[-3000:])
+            raise
         documents = [
             "\n\n".join(make_chunks(args.chunks_per_document, words=args.words, seed=i)).encode()
             for i in range(args.documents)

@@ -9,6 +9,7 @@ conditional update: if it no longer applies, the worker removes what it wrote.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -22,11 +23,14 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from kb_service.broker import PROCESS_CHUNK_JOB, PROCESS_DOCUMENT
+from kb_service.capacity.service import CapacityService
+from kb_service.clock import FunctionClock
 from kb_service.config import Settings
 from kb_service.db import session_scope, utcnow
 from kb_service.dispatch import TaskDispatcher, send_after_commit
 from kb_service.embedders.base import Embedder, EmbedderError, TransientEmbedderError
 from kb_service.embedders.factory import EmbedderRegistry
+from kb_service.errors import CapacityExhausted
 from kb_service.ingestion.chunking import TextChunk, chunk_pages
 from kb_service.ingestion.parsing import ParseError, parse_document
 from kb_service.knowledge.models import ChunkJob, Document, WorkStatus
@@ -109,6 +113,7 @@ class IngestionService:
             self._run_document(snapshot, blob, target)
 
     def _run_document(self, doc: _DocumentSnapshot, blob: bytes, target: _Target) -> None:
+        self._check_capacity(target)
         embedder = self._embedders.get(target.model_id)
         started = time.perf_counter()
         parsed = parse_document(blob, doc.kind, password=doc.password)
@@ -166,6 +171,7 @@ class IngestionService:
     def _run_chunk_job(
         self, job_id: str, mode: str, collection: str, payload: list[dict[str, Any]], target: _Target
     ) -> None:
+        self._check_capacity(target)
         embedder = self._embedders.get(target.model_id)
         self._renew(ChunkJob, job_id, status=WorkStatus.EMBEDDING, error=None)
         records = [_pushed_chunk(job_id, collection, i, item) for i, item in enumerate(payload)]
@@ -188,10 +194,17 @@ class IngestionService:
     def _outcome(self, model: type[Leased], work_id: str) -> Iterator[None]:
         """How a failure ends the work: transient ones give the lease back and propagate (the task
         retries with backoff); permanent ones fail the work with their reason."""
+        heartbeat = _Heartbeat(lambda: self._extend_lease(model, work_id), self._lease.total_seconds() / 3)
         try:
-            yield
+            with heartbeat:
+                yield
         except LeaseLost:
             log.info("ingestion.lease_lost", kind=model.__tablename__, work_id=work_id)
+        except CapacityExhausted as exc:
+            # Paused, nothing lost: the work keeps its status and bytes, shows why in `error`, and
+            # the sweep re-sends it until a refill or a capacity increase lets it through.
+            self._release(model, work_id, f"Paused: {exc.message}")
+            log.info("ingestion.paused", kind=model.__tablename__, work_id=work_id, **exc.details)
         except (TransientEmbedderError, TransientVectorStoreError) as exc:
             self._release(model, work_id, f"Waiting to retry: {exc}")
             raise
@@ -215,6 +228,7 @@ class IngestionService:
         parts: list[np.ndarray] = []
         tokens = 0
         for start in range(0, len(texts), batch):
+            self._check_capacity(target)
             embeddings = embedder.embed(texts[start : start + batch], "search_document")
             tokens += embeddings.input_tokens
             parts.append(embeddings.vectors)
@@ -265,10 +279,20 @@ class IngestionService:
                 self._store.delete(kb_id, source_filter)
             raise LeaseLost(work_id)
 
+    def _check_capacity(self, target: _Target) -> None:
+        with self._session() as session:
+            resource = session.get(Resource, target.embeddings_resource_id)
+            if resource is not None:
+                CapacityService(session, FunctionClock(self._clock)).check_embeddings(resource)
+
     def _kb_of(self, model: type[Leased], work_id: str) -> str | None:
         with self._session() as session:
             row = session.get(model, work_id)
             return row.kb_id if row is not None else None
+
+    def _extend_lease(self, model: type[Leased], work_id: str) -> bool:
+        with self._session() as session:
+            return WorkRepository(session).renew(model, work_id, self._worker_id, self._clock(), self._lease)
 
     def _renew(self, model: type[Leased], work_id: str, **values: object) -> None:
         with self._session() as session:
@@ -329,6 +353,34 @@ class IngestionService:
         if kb is None or kb.embeddings_resource is None or kb.embeddings_resource.model_id is None:
             raise VectorStoreError(f"Knowledge base {kb_id} has no linked embeddings resource.")
         return _Target(kb.id, kb.embeddings_resource.id, kb.embeddings_resource.model_id)
+
+
+class _Heartbeat:
+    """Extends the lease from a background thread while the work runs, so that a slow step (a long
+    embedding batch, a provider backing off) never lets the lease lapse; a worker that dies stops
+    beating and its lease expires. Stops by itself once the lease is lost."""
+
+    def __init__(self, beat: Callable[[], bool], interval_s: float) -> None:
+        self._beat = beat
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                if not self._beat():
+                    return
+            except Exception:  # a database hiccup: the next beat tries again
+                log.warning("ingestion.heartbeat.failed", exc_info=True)
 
 
 @dataclass(frozen=True, slots=True)

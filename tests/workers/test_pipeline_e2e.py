@@ -147,20 +147,27 @@ def test_worker_killed_mid_ingestion_resumes_after_restart(
 def test_metering_matches_documents_and_batches(mode: Mode, live: tuple[Container, TestClient]) -> None:
     container, client = live
     kb = create_kb(container)
-    text = "\n\n".join(f"Section {i}: the warranty covers part {i} for two years." * 6 for i in range(120))
-    doc_id = upload(client, kb, "warranty.txt", text.encode()).json()["id"]
+    ids = []
+    for d in range(4):
+        text = "\n\n".join(
+            f"Section {i} of {d}: the warranty covers part {i} for two years. " * 6 for i in range(40)
+        )
+        ids.append(upload(client, kb, f"warranty-{d}.txt", text.encode()).json()["id"])
     mode.start_worker()
     if mode.name == "distributed":
-        mode.start_worker(beat=False)  # two workers: no double processing, no double metering
+        mode.start_worker(beat=False)  # two workers: no document processed twice, no double metering
 
-    wait_until(lambda: _all_terminal(client, kb), 300, "the document to finish", mode)
-    doc = client.get(kb.url(f"/documents/{doc_id}"), headers=kb.headers).json()
-    assert doc["status"] == "indexed"
+    wait_until(lambda: _all_terminal(client, kb), 600, "the documents to finish", mode)
+    docs = _statuses(client, kb)
+    assert {d["status"] for d in docs.values()} == {"indexed"}
+    _assert_chunk_counts_exact(container, kb, docs)
     with session_scope(container.sessions) as session:
-        tokens, calls = session.execute(
-            select(func.sum(UsageEvent.input_tokens), func.sum(UsageEvent.api_calls)).where(
-                UsageEvent.reference_id == doc_id, UsageEvent.resource_id == kb.embeddings_resource_id
-            )
-        ).one()
-    assert tokens == doc["input_tokens"]
-    assert calls == math.ceil(doc["chunk_count"] / 96)
+        for doc_id in ids:
+            tokens, calls = session.execute(
+                select(func.sum(UsageEvent.input_tokens), func.sum(UsageEvent.api_calls)).where(
+                    UsageEvent.reference_id == doc_id, UsageEvent.resource_id == kb.embeddings_resource_id
+                )
+            ).one()
+            assert tokens == docs[doc_id]["input_tokens"]
+            assert calls == math.ceil(docs[doc_id]["chunk_count"] / 96)
+            assert session.get(Document, doc_id).attempts == 1  # type: ignore[union-attr]

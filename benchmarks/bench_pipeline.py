@@ -43,21 +43,46 @@ def main() -> None:
         os.environ["KB_DATA_DIR"] = str(data_dir)
         os.environ["KB_QUEUE_PREFIX"] = f"bench{uuid.uuid4().hex[:6]}"
         os.environ["KB_LOG_JSON"] = "false"
-        os.environ["KB_LOG_LEVEL"] = "WARNING"
-        pipeline_chunks, pipeline_s, texts = run_pipeline(args, Path(tmp))
-    embed_s = run_embedder(texts)
+        documents = [
+            "\n\n".join(make_chunks(args.chunks_per_document, words=args.words, seed=i)).encode()
+            for i in range(args.documents)
+        ]
+        expected = chunk_texts(documents)
+        # The embedder alone, before and after the pipeline, so a change in machine load shows.
+        before_s = run_embedder(expected)
+        pipeline_chunks, pipeline_s, texts = run_pipeline(documents, Path(tmp))
+        after_s = run_embedder(expected)
+    assert sorted(texts) == sorted(expected), "the pipeline produced other chunks than the chunker alone"
 
     pipeline_rate = pipeline_chunks / pipeline_s
-    embedder_rate = len(texts) / embed_s
+    embedder_rate = 2 * len(expected) / (before_s + after_s)
     print(f"documents: {args.documents}, chunks: {pipeline_chunks}")
     print(
-        f"pipeline:  {pipeline_s:7.2f} s  {pipeline_rate:6.2f} chunks/s  (upload -> all indexed, real worker)"
+        f"pipeline: {pipeline_s:7.2f} s  {pipeline_rate:6.2f} chunks/s  (upload -> all indexed, real worker)"
     )
-    print(f"embedder:  {embed_s:7.2f} s  {embedder_rate:6.2f} chunks/s  (same chunks, batches of 96)")
-    print(f"ratio:     {pipeline_rate / embedder_rate:.3f}  (target >= 0.9)")
+    print(f"embedder: {before_s:7.2f} s before, {after_s:.2f} s after: {embedder_rate:6.2f} chunks/s")
+    print(f"ratio:    {pipeline_rate / embedder_rate:.3f}  (target >= 0.9)")
 
 
-def run_pipeline(args: argparse.Namespace, tmp: Path) -> tuple[int, float, list[str]]:
+def chunk_texts(documents: list[bytes]) -> list[str]:
+    """The chunks the pipeline will make of these documents (parsing and chunking are pure)."""
+    from kb_service.config import Settings
+    from kb_service.embedders.factory import EmbedderRegistry
+    from kb_service.ingestion.chunking import chunk_pages
+    from kb_service.ingestion.parsing import parse_document
+
+    embedder = EmbedderRegistry(Settings()).get("all-minilm-l6-v2")
+    texts: list[str] = []
+    for body in documents:
+        pages = parse_document(body, "txt").pages
+        texts += [
+            c.text
+            for c in chunk_pages(pages, count_tokens=embedder.count_tokens, max_tokens=embedder.max_tokens)
+        ]
+    return texts
+
+
+def run_pipeline(documents: list[bytes], tmp: Path) -> tuple[int, float, list[str]]:
     from fastapi.testclient import TestClient
 
     from kb_service.api import create_app
@@ -93,10 +118,6 @@ def run_pipeline(args: argparse.Namespace, tmp: Path) -> tuple[int, float, list[
         except TimeoutError:
             print(log_path.read_text(errors="replace")[-3000:])
             raise
-        documents = [
-            "\n\n".join(make_chunks(args.chunks_per_document, words=args.words, seed=i)).encode()
-            for i in range(args.documents)
-        ]
         with TestClient(create_app(container=container)) as client:
             started = time.perf_counter()
             ids = []
@@ -118,7 +139,7 @@ def run_pipeline(args: argparse.Namespace, tmp: Path) -> tuple[int, float, list[
                     raise RuntimeError(f"document failed: {failed[0]['error']}")
                 return all(d["status"] == "indexed" for d in listing)
 
-            _wait_for(done, 3600, "all documents indexed", poll=0.05)
+            _wait_for(done, 3600, "all documents indexed", poll=0.5)
             elapsed = time.perf_counter() - started
         page = container.store.list_chunks(kb_id, offset=0, limit=1_000_000)
         texts = [chunk.text for chunk in page.items]
@@ -134,7 +155,7 @@ def run_embedder(texts: list[str]) -> float:
     from kb_service.embedders.factory import EmbedderRegistry
 
     embedder = EmbedderRegistry(Settings()).get("all-minilm-l6-v2")
-    embedder.embed(texts[:96], "search_document")  # warm-up: load the model, first-call costs
+    embedder.embed(texts[:8], "search_document")  # warm-up: load the model, first-call costs
     started = time.perf_counter()
     for start in range(0, len(texts), 96):
         embedder.embed(texts[start : start + 96], "search_document")

@@ -15,6 +15,7 @@ import uvicorn
 
 from kb_service.broker import queue_name
 from kb_service.config import Settings
+from kb_service.container import Container
 from kb_service.embedders.factory import warm_up
 from kb_service.migrations import upgrade
 from kb_service.observability import configure_logging
@@ -26,13 +27,12 @@ WORKER_STOP_TIMEOUT_S = 30.0
 
 def serve(settings: Settings, *, host: str, port: int, with_worker: bool) -> int:
     from kb_service.api import create_app
-    from kb_service.container import Container
 
     configure_logging(settings)
     container = Container.build(settings)
     upgrade(container.engine)
     # The first query would otherwise wait seconds for the model to load.
-    threading.Thread(target=warm_up, args=(container.embedders, settings), daemon=True).start()
+    threading.Thread(target=_warm_up, args=(container,), daemon=True, name="warm-up").start()
     supervisor = _WorkerSupervisor(settings) if with_worker else None
     if supervisor is not None:
         supervisor.start()
@@ -54,6 +54,30 @@ def serve(settings: Settings, *, host: str, port: int, with_worker: bool) -> int
         container.close()
         log.info("serve.stopped")
     return 0
+
+
+def _warm_up(container: Container) -> None:
+    """Load the bundled model and every KB's vectors in the background, so the first searches do not
+    wait for them (a million chunks take tens of seconds to load into the embedded store)."""
+    import numpy as np
+
+    from kb_service.db import session_scope
+    from kb_service.resources.models import ResourceType
+    from kb_service.resources.repository import ResourceRepository
+
+    warm_up(container.embedders, container.settings)
+    with session_scope(container.sessions) as session:
+        kbs = [
+            (kb.id, kb.embeddings_resource.dimension)
+            for kb in ResourceRepository(session).list(ResourceType.KNOWLEDGE_BASE)
+            if kb.embeddings_resource is not None and kb.embeddings_resource.dimension
+        ]
+    for kb_id, dimension in kbs:
+        probe = np.full(dimension, 1.0 / np.sqrt(dimension), dtype=np.float32)
+        try:
+            container.store.search(kb_id, probe, k=1)
+        except Exception:  # warming is best effort; the first real search reports real errors
+            log.warning("serve.warm_up.failed", kb_id=kb_id, exc_info=True)
 
 
 def worker_command(settings: Settings, *, beat: bool, concurrency: int | None) -> list[str]:

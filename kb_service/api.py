@@ -10,15 +10,23 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from kb_service.activity.router import router as activity_router
+from kb_service.capacity.router import router as capacity_router
+from kb_service.companies.router import router as companies_router
 from kb_service.config import Settings
+from kb_service.consumption.router import router as consumption_router
 from kb_service.container import Container
 from kb_service.errors import KBError
+from kb_service.keys.router import router as keys_router
 from kb_service.knowledge.router import router as knowledge_router
 from kb_service.migrations import upgrade
 from kb_service.observability import configure_logging
 from kb_service.ops.metrics import install_metrics
 from kb_service.ops.router import router as ops_router
+from kb_service.provisioning.router import router as provisioning_router
 from kb_service.retrieval.router import router as retrieval_router
+from kb_service.teams.router import router as teams_router
+from kb_service.users.router import router as users_router
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +59,18 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     install_metrics(app, lambda: app.state.container.sessions)
     app.include_router(knowledge_router)
     app.include_router(retrieval_router)
+    # Control plane: users with personal access tokens.
+    for control_router in (
+        users_router,
+        companies_router,
+        provisioning_router,
+        capacity_router,
+        consumption_router,
+        keys_router,
+        activity_router,
+        teams_router,
+    ):
+        app.include_router(control_router)
     app.add_exception_handler(KBError, _kb_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     return app

@@ -13,6 +13,9 @@ from kb_service.config import Settings
 PROCESS_DOCUMENT = "ingestion.process_document"
 PROCESS_CHUNK_JOB = "ingestion.process_chunk_job"
 SWEEP = "maintenance.sweep"
+APPLY_SCHEDULED = "controlplane.apply_scheduled"
+# Bundle months change at day granularity; every few minutes keeps the lag short and the cost nil.
+APPLY_SCHEDULED_INTERVAL_S = 300.0
 
 
 def queue_name(settings: Settings) -> str:
@@ -27,7 +30,11 @@ def make_celery(settings: Settings) -> Celery:
     queue = queue_name(settings)
     config: dict[str, Any] = {
         "task_default_queue": queue,
-        "task_routes": {"ingestion.*": {"queue": queue}, "maintenance.*": {"queue": queue}},
+        "task_routes": {
+            "ingestion.*": {"queue": queue},
+            "maintenance.*": {"queue": queue},
+            "controlplane.*": {"queue": queue},
+        },
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_ignore_result": True,
@@ -41,7 +48,12 @@ def make_celery(settings: Settings) -> Celery:
                 "task": SWEEP,
                 "schedule": settings.worker.sweep_interval_s,
                 "options": {"queue": queue},
-            }
+            },
+            "controlplane": {
+                "task": APPLY_SCHEDULED,
+                "schedule": APPLY_SCHEDULED_INTERVAL_S,
+                "options": {"queue": queue},
+            },
         },
         "beat_schedule_filename": str(settings.resolved_data_dir / "celerybeat-schedule"),
     }

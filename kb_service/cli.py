@@ -92,7 +92,61 @@ def _parser() -> argparse.ArgumentParser:
     key_revoke = key_sub.add_parser("revoke", parents=[common], help="Revoke a key.")
     key_revoke.add_argument("key_id")
     key_revoke.set_defaults(handler=_key_revoke)
+    _control_plane_commands(sub, common)
     return parser
+
+
+def _control_plane_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    company = sub.add_parser("company", parents=[common], help="Companies and Cloud Tokens.")
+    company_sub = company.add_subparsers(required=True, metavar="ACTION")
+    company_create = company_sub.add_parser("create", parents=[common], help="Create a company.")
+    company_create.add_argument("--name", required=True)
+    company_create.add_argument("--cloud-tokens", type=int, default=0)
+    company_create.add_argument("--price-list-year", type=int, default=None)
+    company_create.add_argument("--enterprise-subscriptions", type=int, default=1)
+    company_create.add_argument("--accounts", type=int, default=1)
+    company_create.set_defaults(handler=_company_create)
+    add_tokens = company_sub.add_parser("add-tokens", parents=[common], help="Record a token purchase.")
+    add_tokens.add_argument("--company", required=True, help="Company id or name.")
+    add_tokens.add_argument("--tokens", type=int, required=True)
+    add_tokens.set_defaults(handler=_company_add_tokens)
+
+    user = sub.add_parser("user", parents=[common], help="Users of the control plane.")
+    user_sub = user.add_subparsers(required=True, metavar="ACTION")
+    user_create = user_sub.add_parser(
+        "create", parents=[common], help="Create a user and print a personal access token (shown once)."
+    )
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument("--company", required=True, help="Company id or name; created if new.")
+    user_create.add_argument("--name", default="")
+    user_create.add_argument("--admin", action="store_true", help="A company admin.")
+    user_create.set_defaults(handler=_user_create)
+
+    # Resource operations run as a user (the operator has the database; the user's rights apply).
+    resource = sub.add_parser("resource", parents=[common], help="Control-plane resources, as a user.")
+    resource_sub = resource.add_subparsers(required=True, metavar="ACTION")
+    as_user = argparse.ArgumentParser(add_help=False)
+    as_user.add_argument("--as", dest="as_email", required=True, help="Email of the acting user.")
+    provision = resource_sub.add_parser(
+        "provision", parents=[common, as_user], help="Provision from a JSON request (see POST /v1/resources)."
+    )
+    provision.add_argument("--request", required=True, help="JSON file, or - for stdin.")
+    provision.add_argument("--preview", action="store_true", help="Only show the specification.")
+    provision.set_defaults(handler=_resource_provision)
+    listing = resource_sub.add_parser("list", parents=[common, as_user], help="The overview list.")
+    listing.add_argument("--type", choices=["text_generation", "embeddings", "knowledge_base"])
+    listing.set_defaults(handler=_resource_list)
+    deprovision = resource_sub.add_parser(
+        "deprovision", parents=[common, as_user], help="Deprovision at the end of the bundle month."
+    )
+    deprovision.add_argument("resource_id")
+    deprovision.set_defaults(handler=_resource_deprovision)
+    capacity = resource_sub.add_parser("capacity", parents=[common, as_user], help="Change capacity.")
+    capacity.add_argument("resource_id")
+    size = capacity.add_mutually_exclusive_group(required=True)
+    size.add_argument("--plan", choices=["S", "M", "L"])
+    size.add_argument("--cloud-tokens", type=int)
+    capacity.set_defaults(handler=_resource_capacity)
 
 
 # --- process commands ---------------------------------------------------------------------------
@@ -219,6 +273,152 @@ def _key_revoke(settings: Settings, args: argparse.Namespace) -> int:
     with _container(settings) as container, session_scope(container.sessions) as session:
         key = KeyService(session).revoke(args.key_id)
         _emit({"key_id": key.id, "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None})
+    return 0
+
+
+# --- control-plane commands ---------------------------------------------------------------------
+
+
+def _company_create(settings: Settings, args: argparse.Namespace) -> int:
+    from kb_service.clock import SystemClock
+    from kb_service.companies.service import CompanyService
+    from kb_service.db import session_scope
+
+    with _container(settings) as container, session_scope(container.sessions) as session:
+        companies = CompanyService(session, SystemClock())
+        company = companies.create(
+            args.name,
+            price_list_year=args.price_list_year,
+            enterprise_subscriptions=args.enterprise_subscriptions,
+            accounts=args.accounts,
+            cloud_tokens=args.cloud_tokens,
+        )
+        _emit({"company_id": company.id, "name": company.name, "cloud_tokens": args.cloud_tokens})
+    return 0
+
+
+def _company_add_tokens(settings: Settings, args: argparse.Namespace) -> int:
+    from kb_service.clock import SystemClock
+    from kb_service.companies.service import CompanyService
+    from kb_service.db import session_scope
+    from kb_service.errors import NotFound
+
+    with _container(settings) as container, session_scope(container.sessions) as session:
+        companies = CompanyService(session, SystemClock())
+        company = companies.find(args.company)
+        if company is None:
+            raise NotFound(f"Company {args.company} not found.")
+        balance = companies.add_tokens(company.id, args.tokens)
+        _emit({"company_id": company.id, "total": balance.total, "available": balance.available})
+    return 0
+
+
+def _user_create(settings: Settings, args: argparse.Namespace) -> int:
+    from kb_service.clock import SystemClock
+    from kb_service.companies.service import CompanyService
+    from kb_service.db import session_scope
+    from kb_service.users.service import UserService
+
+    clock = SystemClock()
+    with _container(settings) as container, session_scope(container.sessions) as session:
+        companies = CompanyService(session, clock)
+        company = companies.find(args.company) or companies.create(args.company)
+        users = UserService(session, clock)
+        user = users.create(company.id, args.email, name=args.name, is_admin=args.admin)
+        issued = users.issue_token(user.id, "created by kb-service user create")
+        _emit(
+            {
+                "user_id": user.id,
+                "email": user.email,
+                "company_id": company.id,
+                "is_admin": user.is_admin,
+                "token_id": issued.token.id,
+                "token": issued.secret,
+            }
+        )
+    return 0
+
+
+def _acting(session: Any, email: str) -> Any:
+    from kb_service.errors import NotFound
+    from kb_service.users.repository import UserRepository
+    from kb_service.users.service import actor_of
+
+    user = UserRepository(session).get_by_email(email)
+    if user is None:
+        raise NotFound(f"No user {email}.")
+    return actor_of(user)
+
+
+def _resource_json(view: Any) -> dict[str, Any]:
+    from kb_service.provisioning.router import resource_out
+
+    out: dict[str, Any] = resource_out(view).model_dump(mode="json")
+    return out
+
+
+def _resource_provision(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from kb_service.clock import SystemClock
+    from kb_service.db import session_scope
+    from kb_service.errors import InvalidInput
+    from kb_service.provisioning.service import ProvisioningService
+    from schemas.provisioning import ProvisionRequest
+
+    raw = sys.stdin.read() if args.request == "-" else Path(args.request).read_text("utf-8")
+    try:
+        request = ProvisionRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidInput(f"Invalid provisioning request: {exc.errors()[0]['msg']}.") from None
+    with _container(settings) as container, session_scope(container.sessions) as session:
+        service = ProvisioningService(session, container.store, SystemClock())
+        actor = _acting(session, args.as_email)
+        if args.preview:
+            _emit(service.preview(actor, request).model_dump(mode="json"))
+        else:
+            _emit(_resource_json(service.provision(actor, request)))
+    return 0
+
+
+def _resource_list(settings: Settings, args: argparse.Namespace) -> int:
+    from kb_service.clock import SystemClock
+    from kb_service.db import session_scope
+    from kb_service.provisioning.service import ProvisioningService
+
+    with _container(settings) as container, session_scope(container.sessions) as session:
+        service = ProvisioningService(session, container.store, SystemClock())
+        _emit([_resource_json(v) for v in service.list(_acting(session, args.as_email), args.type)])
+    return 0
+
+
+def _resource_deprovision(settings: Settings, args: argparse.Namespace) -> int:
+    from kb_service.clock import SystemClock
+    from kb_service.db import session_scope
+    from kb_service.provisioning.service import ProvisioningService
+
+    with _container(settings) as container, session_scope(container.sessions) as session:
+        service = ProvisioningService(session, container.store, SystemClock())
+        _emit(_resource_json(service.deprovision(_acting(session, args.as_email), args.resource_id)))
+    return 0
+
+
+def _resource_capacity(settings: Settings, args: argparse.Namespace) -> int:
+    from kb_service.capacity.service import CapacityService
+    from kb_service.clock import SystemClock
+    from kb_service.db import session_scope
+    from kb_service.provisioning.service import ProvisioningService
+    from schemas.provisioning import CapacityChange
+
+    clock = SystemClock()
+    with _container(settings) as container, session_scope(container.sessions) as session:
+        change = CapacityChange(plan=args.plan, cloud_tokens=args.cloud_tokens)
+        resource = CapacityService(session, clock).change(
+            _acting(session, args.as_email), args.resource_id, change
+        )
+        _emit(_resource_json(ProvisioningService(session, container.store, clock).view(resource)))
     return 0
 
 

@@ -37,7 +37,8 @@ def configure_logging(settings: Settings) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _CurrentStderr())),
-        cache_logger_on_first_use=True,
+        # Not cached: tests (structlog.testing.capture_logs) and reconfiguration must take effect.
+        cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     # Third-party loggers that would otherwise log request bodies or be noisy.

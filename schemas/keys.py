@@ -22,3 +22,7 @@ class KeyOut(Schema):
 class KeyCreated(KeyOut):
     secret: str = Field(description="The full key. Shown once; only a hash is stored.")
     paired_key: KeyCreated | None = None
+
+
+class KeyCreate(Schema):
+    description: str = Field(default="", max_length=500)

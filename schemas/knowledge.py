@@ -7,7 +7,7 @@ from pydantic import Field
 
 from schemas._base import Schema
 
-WorkStatusName = Literal["queued", "parsing", "embedding", "indexing", "indexed", "failed"]
+WorkStatusName = Literal["queued", "parsing", "embedding", "indexing", "indexed", "failed", "paused"]
 MAX_CHUNK_CHARS = 2048
 
 

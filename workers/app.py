@@ -14,7 +14,7 @@ from workers import context
 
 settings = Settings()
 app = make_celery(settings)
-app.conf.include = ["workers.tasks.ingestion", "workers.tasks.maintenance"]
+app.conf.include = ["workers.tasks.ingestion", "workers.tasks.maintenance", "workers.tasks.controlplane"]
 
 
 @worker_process_init.connect

@@ -32,7 +32,7 @@ from kb_service.embedders.base import Embedder, EmbedderError, TransientEmbedder
 from kb_service.embedders.factory import EmbedderRegistry
 from kb_service.errors import CapacityExhausted
 from kb_service.ingestion.chunking import TextChunk, chunk_pages
-from kb_service.ingestion.parsing import ParseError, parse_document
+from kb_service.ingestion.parsing import DocumentKind, ParseError, parse_document
 from kb_service.knowledge.models import ChunkJob, Document, WorkStatus
 from kb_service.knowledge.repository import Leased, WorkRepository
 from kb_service.metering.service import MeteringService
@@ -140,7 +140,7 @@ class IngestionService:
         self._store.write(
             target.kb_id, writes, delete_where=In("document_id", tuple(replaced)) if replaced else None
         )
-        self._finish_indexed(Document, doc.id, source_filter=Eq("source_id", doc.id), replaced=replaced)
+        self._finish_indexed(Document, doc.id, target.kb_id, replaced=replaced)
         log.info(
             "ingestion.document.indexed",
             document_id=doc.id,
@@ -151,35 +151,35 @@ class IngestionService:
 
     # --- chunk jobs ---------------------------------------------------------------------------
 
-    def process_chunk_job(self, job_id: str) -> bool:
-        """Returns False when the job must wait for an earlier job of its collection."""
+    def process_chunk_job(self, job_id: str) -> None:
+        """A job that cannot be claimed is held by another worker or waits for an earlier job of
+        its collection; that job's end (or the sweep) sends it again."""
         with self._session() as session:
             work = WorkRepository(session)
             job = work.job(job_id)
             if job is None or job.status not in WorkStatus.unfinished():
-                return True
+                return
             if not work.claim(ChunkJob, job_id, self._worker_id, self._clock(), self._lease):
-                return job.lease_owner is not None  # held by another worker, or waiting its turn
+                return
             target = self._target(session, job.kb_id)
             collection_id, collection = job.collection_id, job.collection.name
             mode, payload = job.mode, list(job.payload or [])
         with self._outcome(ChunkJob, job_id):
             self._run_chunk_job(job_id, mode, collection, payload, target)
         self._send_next_job(collection_id)
-        return True
 
     def _run_chunk_job(
         self, job_id: str, mode: str, collection: str, payload: list[dict[str, Any]], target: _Target
     ) -> None:
-        self._check_capacity(target)
         embedder = self._embedders.get(target.model_id)
+        # Out of the queued state first: a paused job must not be picked as its collection's next.
         self._renew(ChunkJob, job_id, status=WorkStatus.EMBEDDING, error=None)
         records = [_pushed_chunk(job_id, collection, i, item) for i, item in enumerate(payload)]
         vectors = self._embed(ChunkJob, job_id, target, embedder, [r.text for r in records], "chunk_job")
         self._renew(ChunkJob, job_id, status=WorkStatus.INDEXING, embedded_at=self._clock())
         writes = [ChunkWrite(record, vector) for record, vector in zip(records, vectors, strict=True)]
         self._store.write(target.kb_id, writes, delete_where=_job_replaces(mode, collection, records))
-        self._finish_indexed(ChunkJob, job_id, source_filter=Eq("source_id", job_id), payload=None)
+        self._finish_indexed(ChunkJob, job_id, target.kb_id, payload=None)
         log.info("ingestion.chunk_job.indexed", job_id=job_id, mode=mode, chunks=len(records))
 
     def _send_next_job(self, collection_id: str) -> None:
@@ -201,9 +201,9 @@ class IngestionService:
         except LeaseLost:
             log.info("ingestion.lease_lost", kind=model.__tablename__, work_id=work_id)
         except CapacityExhausted as exc:
-            # Paused, nothing lost: the work keeps its status and bytes, shows why in `error`, and
+            # Paused, nothing lost: the work keeps its bytes, shows `paused` and why in `error`, and
             # the sweep re-sends it until a refill or a capacity increase lets it through.
-            self._release(model, work_id, f"Paused: {exc.message}")
+            self._release(model, work_id, f"Paused: {exc.message}", status=WorkStatus.PAUSED)
             log.info("ingestion.paused", kind=model.__tablename__, work_id=work_id, **exc.details)
         except (TransientEmbedderError, TransientVectorStoreError) as exc:
             self._release(model, work_id, f"Waiting to retry: {exc}")
@@ -253,8 +253,8 @@ class IngestionService:
         self,
         model: type[Leased],
         work_id: str,
+        kb_id: str,
         *,
-        source_filter: Filter,
         replaced: list[str] | None = None,
         **values: object,
     ) -> None:
@@ -273,10 +273,8 @@ class IngestionService:
                 work.drop_blob(work_id)
                 work.delete_documents(replaced or [])
         if not finished:
-            # Deleted or replaced while we were writing: take back what we wrote.
-            kb_id = self._kb_of(model, work_id)
-            if kb_id is not None:
-                self._store.delete(kb_id, source_filter)
+            # Deleted or replaced while we were writing: take back what we wrote (the row may be gone).
+            self._store.delete(kb_id, Eq("source_id", work_id))
             raise LeaseLost(work_id)
 
     def _check_capacity(self, target: _Target) -> None:
@@ -284,11 +282,6 @@ class IngestionService:
             resource = session.get(Resource, target.embeddings_resource_id)
             if resource is not None:
                 CapacityService(session, FunctionClock(self._clock)).check_embeddings(resource)
-
-    def _kb_of(self, model: type[Leased], work_id: str) -> str | None:
-        with self._session() as session:
-            row = session.get(model, work_id)
-            return row.kb_id if row is not None else None
 
     def _extend_lease(self, model: type[Leased], work_id: str) -> bool:
         with self._session() as session:
@@ -301,9 +294,9 @@ class IngestionService:
             ):
                 raise LeaseLost(work_id)
 
-    def _release(self, model: type[Leased], work_id: str, note: str) -> None:
+    def _release(self, model: type[Leased], work_id: str, note: str, **values: object) -> None:
         with self._session() as session:
-            WorkRepository(session).release(model, work_id, self._worker_id, self._clock(), note)
+            WorkRepository(session).release(model, work_id, self._worker_id, self._clock(), note, **values)
 
     def fail(self, model: type[Leased], work_id: str, reason: str) -> None:
         """Mark work failed whoever holds it (e.g. after the task's retries ran out)."""
@@ -386,7 +379,7 @@ class _Heartbeat:
 @dataclass(frozen=True, slots=True)
 class _DocumentSnapshot:
     id: str
-    kind: Any
+    kind: DocumentKind
     filename: str
     collection: str
     metadata: dict[str, str]
@@ -396,7 +389,7 @@ class _DocumentSnapshot:
     def of(cls, document: Document) -> _DocumentSnapshot:
         return cls(
             document.id,
-            document.kind,
+            "pdf" if document.kind == "pdf" else "txt",
             document.filename,
             document.collection.name,
             dict(document.doc_metadata),

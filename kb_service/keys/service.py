@@ -12,12 +12,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from kb_service.activity.service import ActivityService
+from kb_service.clock import Clock
 from kb_service.db import utcnow
-from kb_service.errors import NotFound, Unauthorized
+from kb_service.errors import Conflict, NotFound, Unauthorized
 from kb_service.keys.models import ApiKey
 from kb_service.keys.repository import KeyRepository
-from kb_service.resources.models import ResourceType
+from kb_service.resources.models import ResourceStatus, ResourceType
 from kb_service.resources.repository import ResourceRepository
+from kb_service.teams.access import Access, Permission
+from kb_service.users.service import Actor
 
 KEY_PREFIX = "kb"
 # Writing last_used_at on every request would turn every read into a write.
@@ -91,13 +95,58 @@ class KeyService:
             key.last_used_at = now
         return Principal(key.id, key.resource_id)
 
-    def revoke(self, key_id: str, resource_id: str | None = None) -> ApiKey:
+    def revoke(self, key_id: str, resource_id: str | None = None, now: datetime | None = None) -> ApiKey:
         key = self._keys.get(key_id)
         if key is None or (resource_id is not None and key.resource_id != resource_id):
             raise NotFound(f"Key {key_id} not found.")
         if key.revoked_at is None:
-            key.revoked_at = utcnow()
+            key.revoked_at = now or utcnow()
         return key
+
+    def paired_with(self, key_id: str) -> list[ApiKey]:
+        return self._keys.paired_with(key_id)
 
     def list(self, resource_id: str) -> list[ApiKey]:
         return self._keys.list_for_resource(resource_id)
+
+
+class KeyManagement:
+    """Keys as users manage them in the portal: scoped by the permission matrix, logged."""
+
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self._keys = KeyService(session)
+        self._access = Access(session)
+        self._activity = ActivityService(session, clock)
+        self._clock = clock
+
+    def create(self, actor: Actor, resource_id: str, description: str) -> IssuedKey:
+        resource = self._access.resource(actor, resource_id, Permission.MANAGE_KEYS)
+        if resource.status == ResourceStatus.DEPROVISIONED:
+            raise Conflict("A deprovisioned resource takes no new keys.")
+        issued = self._keys.create(resource.id, description)
+        self._activity.record(resource.id, actor.email, "key.created", key_id=issued.key.id)
+        if issued.paired is not None:
+            paired = issued.paired.key
+            self._activity.record(
+                paired.resource_id,
+                actor.email,
+                "key.created",
+                key_id=paired.id,
+                paired_with_key_id=issued.key.id,
+            )
+        return issued
+
+    def list(self, actor: Actor, resource_id: str) -> list[ApiKey]:
+        resource = self._access.resource(actor, resource_id, Permission.MANAGE_KEYS)
+        return self._keys.list(resource.id)
+
+    def revoke(self, actor: Actor, resource_id: str, key_id: str) -> ApiKey:
+        """Revoke the key; a KB key takes the embeddings key created with it along."""
+        resource = self._access.resource(actor, resource_id, Permission.MANAGE_KEYS)
+        key = self._keys.revoke(key_id, resource.id, self._clock.now())
+        self._activity.record(resource.id, actor.email, "key.revoked", key_id=key.id)
+        for paired in self._keys.paired_with(key.id):
+            if paired.revoked_at is None:
+                self._keys.revoke(paired.id, paired.resource_id, self._clock.now())
+                self._activity.record(paired.resource_id, actor.email, "key.revoked", key_id=paired.id)
+        return key

@@ -37,6 +37,9 @@ class WorkStatus(StrEnum):
     INDEXING = "indexing"
     INDEXED = "indexed"
     FAILED = "failed"
+    # Waiting for embedding capacity (the linked embeddings resource used its GU for the bundle
+    # month); resumes by itself after the refill or a capacity increase.
+    PAUSED = "paused"
 
     @classmethod
     def in_progress(cls) -> tuple[WorkStatus, ...]:
@@ -44,7 +47,7 @@ class WorkStatus(StrEnum):
 
     @classmethod
     def unfinished(cls) -> tuple[WorkStatus, ...]:
-        return (cls.QUEUED, *cls.in_progress())
+        return (cls.QUEUED, cls.PAUSED, *cls.in_progress())
 
 
 class Collection(Base):

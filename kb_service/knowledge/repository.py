@@ -183,12 +183,20 @@ class WorkRepository:
         )
         return _rowcount(result) == 1
 
-    def release(self, model: type[Leased], work_id: str, owner: str, now: datetime, note: str | None) -> None:
-        """Give the lease back without finishing (a transient failure; a retry will claim it)."""
+    def release(
+        self,
+        model: type[Leased],
+        work_id: str,
+        owner: str,
+        now: datetime,
+        note: str | None,
+        **values: object,
+    ) -> None:
+        """Give the lease back without finishing (a transient failure or a pause; it is claimed again)."""
         self._session.execute(
             update(model)
             .where(model.id == work_id, model.lease_owner == owner)
-            .values(lease_owner=None, lease_expires_at=None, error=note, updated_at=now)
+            .values(lease_owner=None, lease_expires_at=None, error=note, updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
 

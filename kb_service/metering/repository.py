@@ -36,3 +36,10 @@ class UsageRepository:
         if end is not None:
             query = query.where(UsageEvent.day < end)
         return [(d, int(i), int(o), int(c), float(g)) for d, i, o, c, g in self._session.execute(query)]
+
+    def genai_units(self, resource_id: str, start: date, end: date) -> float:
+        """GU used by the resource on days in [start, end)."""
+        query = select(func.coalesce(func.sum(UsageEvent.genai_units), 0.0)).where(
+            UsageEvent.resource_id == resource_id, UsageEvent.day >= start, UsageEvent.day < end
+        )
+        return float(self._session.scalar(query) or 0.0)

@@ -6,10 +6,10 @@ that resource's model.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kb_service.db import Base, UTCDateTime, new_id, utcnow
@@ -24,6 +24,7 @@ class ResourceType(StrEnum):
 class ResourceStatus(StrEnum):
     ACTIVE = "active"
     DEPROVISIONING_SCHEDULED = "deprovisioning_scheduled"
+    PLAN_DOWNGRADE_SCHEDULED = "plan_downgrade_scheduled"
     DEPROVISIONED = "deprovisioned"
 
 
@@ -45,4 +46,33 @@ class Resource(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    # --- control plane. Resources made by the data-plane CLI have no company and no capacity. ---
+    company_id: Mapped[str | None] = mapped_column(
+        ForeignKey("companies.id", ondelete="RESTRICT"), index=True
+    )
+    cross_region_inference: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Plan era: "S" / "M" / "L" (or "Standard" for a KB); None for a Cloud Token amount.
+    plan: Mapped[str | None] = mapped_column(String(20))
+    # Cloud Tokens allocated per month; 1 token = 100 GU. KBs cost tokens but have no GU capacity.
+    capacity_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    default_model_id: Mapped[str | None] = mapped_column(String(100))
+    created_for_name: Mapped[str | None] = mapped_column(String(200))
+    created_for_email: Mapped[str | None] = mapped_column(String(320))
+    # Bundle months run from this day of the month; the refill happens on it.
+    activated_on: Mapped[date | None] = mapped_column(Date)
+    deprovision_on: Mapped[date | None] = mapped_column(Date, index=True)
+    # A capacity decrease or plan downgrade waiting for the next bundle month.
+    pending_plan: Mapped[str | None] = mapped_column(String(20))
+    pending_capacity_tokens: Mapped[int | None] = mapped_column(Integer)
+    pending_change_on: Mapped[date | None] = mapped_column(Date, index=True)
+
     embeddings_resource: Mapped[Resource | None] = relationship(remote_side=[id], lazy="joined")
+
+
+class ResourceModel(Base):
+    """The models enabled on a text-generation resource (one key reaches all of them)."""
+
+    __tablename__ = "resource_models"
+
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(100), primary_key=True)

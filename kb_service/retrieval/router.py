@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from kb_service.deps import RetrievalServiceDep
-from kb_service.errors import NotFound, UpstreamRejected, UpstreamUnavailable
+from kb_service.errors import CapacityExhausted, NotFound, UpstreamRejected, UpstreamUnavailable
 from kb_service.openapi import errors
 from kb_service.vectorstores.base import SearchHit
 from schemas.retrieval import SearchRequest, SearchResponse, SearchResult
@@ -13,7 +13,7 @@ from schemas.retrieval import SearchRequest, SearchResponse, SearchResult
 router = APIRouter(prefix="/v1/knowledge-bases/{kb_id}", tags=["search"])
 
 
-@router.post("/search", responses=errors(NotFound, UpstreamRejected, UpstreamUnavailable))
+@router.post("/search", responses=errors(NotFound, CapacityExhausted, UpstreamRejected, UpstreamUnavailable))
 def search(service: RetrievalServiceDep, body: SearchRequest) -> SearchResponse:
     outcome = service.search(body)
     return SearchResponse(

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from kb_service.capacity.service import CapacityService
+from kb_service.clock import SystemClock
 from kb_service.embedders.base import EmbedderError, TransientEmbedderError
 from kb_service.embedders.factory import EmbedderRegistry
 from kb_service.errors import UpstreamRejected, UpstreamUnavailable
@@ -42,6 +44,7 @@ class RetrievalService:
         )
         embeddings_resource = self._kb.embeddings_resource
         assert embeddings_resource is not None and embeddings_resource.model_id is not None
+        CapacityService(self._session, SystemClock()).check_embeddings(embeddings_resource)
         model_id = embeddings_resource.model_id
         embedder = self._embedders.get(model_id)
         try:

@@ -12,7 +12,7 @@ def test_routes_document_their_errors(client: TestClient) -> None:
     assert {"200", "202", "401", "404", "413", "415", "422"} <= set(upload)
     assert upload["413"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
     search = paths["/v1/knowledge-bases/{kb_id}/search"]["post"]["responses"]
-    assert {"200", "401", "404", "422", "502", "503"} <= set(search)
+    assert {"200", "401", "404", "422", "429", "502", "503"} <= set(search)
     for path, methods in paths.items():
         if path.startswith("/v1/"):
             for method, operation in methods.items():

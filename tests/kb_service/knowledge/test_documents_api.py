@@ -268,3 +268,21 @@ def test_encrypted_pdf_needs_its_password(client: TestClient, kb: KB, drain: Dra
     assert _doc(client, kb, opened)["status"] == "indexed"
     assert _doc(client, kb, wrong)["status"] == "failed"
     assert "password" in _doc(client, kb, wrong)["error"]
+
+
+def test_document_deleted_while_being_indexed_leaves_no_chunks(
+    client: TestClient, kb: KB, drain: Drainer, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc_id = upload(client, kb, "faq.txt", FAQ).json()["id"]
+    write = container.store.write
+
+    def delete_then_write(kb_id: str, items: Any, *, delete_where: Any = None) -> None:
+        # The user deletes the document just before the worker's write lands.
+        assert client.delete(kb.url(f"/documents/{doc_id}"), headers=kb.headers).status_code == 204
+        write(kb_id, items, delete_where=delete_where)
+
+    monkeypatch.setattr(container.store, "write", delete_then_write)
+    drain()
+
+    assert container.store.count(kb.id) == 0
+    assert client.get(kb.url(f"/documents/{doc_id}"), headers=kb.headers).status_code == 404

@@ -1,0 +1,101 @@
+"""Companies: the subscription record and the Cloud Token balance with its ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.orm import Session
+
+from kb_service.clock import Clock
+from kb_service.companies.models import Company, TokenTransaction
+from kb_service.companies.repository import CompanyRepository
+from kb_service.errors import Conflict, InvalidInput, NotFound
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    total: int
+    consumed: int
+
+    @property
+    def available(self) -> int:
+        return self.total - self.consumed
+
+
+class CompanyService:
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self._companies = CompanyRepository(session)
+        self._clock = clock
+
+    def create(
+        self,
+        name: str,
+        *,
+        price_list_year: int | None = None,
+        enterprise_subscriptions: int = 1,
+        accounts: int = 1,
+        cloud_tokens: int = 0,
+    ) -> Company:
+        if not name.strip():
+            raise InvalidInput("A company needs a name.")
+        if self._companies.get_by_name(name) is not None:
+            raise Conflict(f"Company {name!r} already exists.")
+        company = self._companies.add(
+            Company(
+                name=name,
+                price_list_year=price_list_year or self._clock.now().year,
+                enterprise_subscriptions=enterprise_subscriptions,
+                accounts=accounts,
+                cloud_tokens_total=0,
+            )
+        )
+        if cloud_tokens:
+            self.add_tokens(company.id, cloud_tokens)
+        log.info("company.created", company_id=company.id)
+        return company
+
+    def get(self, company_id: str) -> Company:
+        company = self._companies.get(company_id)
+        if company is None:
+            raise NotFound(f"Company {company_id} not found.")
+        return company
+
+    def find(self, id_or_name: str) -> Company | None:
+        return self._companies.get(id_or_name) or self._companies.get_by_name(id_or_name)
+
+    def balance(self, company_id: str) -> Balance:
+        company = self.get(company_id)
+        return Balance(company.cloud_tokens_total, self._companies.allocated_tokens(company_id))
+
+    def add_tokens(self, company_id: str, tokens: int) -> Balance:
+        """A purchase of Cloud Tokens (or, negative, a correction)."""
+        company = self.get(company_id)
+        if company.cloud_tokens_total + tokens < self._companies.allocated_tokens(company_id):
+            raise InvalidInput("The balance cannot drop below the tokens allocated to resources.")
+        company.cloud_tokens_total += tokens
+        self.record(company_id, None, tokens, "purchase")
+        return self.balance(company_id)
+
+    def record(self, company_id: str, resource_id: str | None, tokens: int, reason: str) -> None:
+        """Write a ledger line once the change it describes is in the session."""
+        self._companies.add_transaction(
+            TokenTransaction(
+                company_id=company_id,
+                resource_id=resource_id,
+                occurred_at=self._clock.now(),
+                tokens=tokens,
+                remaining=self.balance(company_id).available,
+                reason=reason,
+            )
+        )
+
+    def ledger(self, company_id: str) -> list[TokenTransaction]:
+        return self._companies.transactions(company_id)
+
+    def set_external_invitations(self, company_id: str, enabled: bool) -> Company:
+        company = self.get(company_id)
+        company.external_invitations_enabled = enabled
+        return company

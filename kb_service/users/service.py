@@ -1,0 +1,113 @@
+"""Users and personal access tokens: `pat_<token id>_<secret>`. As with API keys, the secret is 256
+random bits and only its SHA-256 is stored, so lookups stay O(1) by token id."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from sqlalchemy.orm import Session
+
+from kb_service.clock import Clock
+from kb_service.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from kb_service.users.models import PersonalAccessToken, User
+from kb_service.users.repository import UserRepository
+
+log = structlog.get_logger(__name__)
+
+TOKEN_PREFIX = "pat"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The authenticated user of a control-plane request."""
+
+    user_id: str
+    email: str
+    company_id: str
+    is_admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: PersonalAccessToken
+    secret: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(user.id, user.email, user.company_id, user.is_admin)
+
+
+class UserService:
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self._users = UserRepository(session)
+        self._clock = clock
+
+    def create(self, company_id: str, email: str, *, name: str = "", is_admin: bool = False) -> User:
+        email = email.strip()
+        if "@" not in email or len(email) > 320:
+            raise InvalidInput(f"{email!r} is not an email address.")
+        if self._users.get_by_email(email) is not None:
+            raise Conflict(f"A user with email {email} already exists.")
+        user = self._users.add(User(company_id=company_id, email=email, name=name, is_admin=is_admin))
+        log.info("user.created", user_id=user.id, company_id=company_id, admin=is_admin)
+        return user
+
+    def get(self, user_id: str) -> User:
+        user = self._users.get(user_id)
+        if user is None:
+            raise NotFound(f"User {user_id} not found.")
+        return user
+
+    def by_email(self, email: str) -> User | None:
+        return self._users.get_by_email(email)
+
+    def issue_token(self, user_id: str, description: str = "") -> IssuedToken:
+        token_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        token = self._users.add_token(
+            PersonalAccessToken(
+                id=token_id,
+                user_id=user_id,
+                description=description,
+                secret_hash=_hash(secret),
+                created_at=self._clock.now(),
+            )
+        )
+        return IssuedToken(token, f"{TOKEN_PREFIX}_{token_id}_{secret}")
+
+    def tokens(self, user_id: str) -> list[PersonalAccessToken]:
+        return self._users.tokens_of(user_id)
+
+    def revoke_token(self, user_id: str, token_id: str) -> PersonalAccessToken:
+        token = self._users.get_token(token_id)
+        if token is None or token.user_id != user_id:
+            raise NotFound(f"Token {token_id} not found.")
+        if token.revoked_at is None:
+            token.revoked_at = self._clock.now()
+        return token
+
+    def authenticate(self, presented: str) -> Actor:
+        parts = presented.split("_", 2)
+        if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+            raise Unauthorized("Malformed personal access token.")
+        token = self._users.get_token(parts[1])
+        if token is None or not hmac.compare_digest(token.secret_hash, _hash(parts[2])):
+            raise Unauthorized("Invalid personal access token.")
+        if token.revoked_at is not None:
+            raise Unauthorized("This personal access token has been revoked.")
+        now = self._clock.now()
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+            token.last_used_at = now
+        user = self._users.get(token.user_id)
+        assert user is not None  # the foreign key cascades
+        return actor_of(user)

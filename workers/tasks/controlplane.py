@@ -1,0 +1,17 @@
+"""Periodic control-plane work, scheduled by Celery beat."""
+
+from __future__ import annotations
+
+from kb_service.broker import APPLY_SCHEDULED
+from kb_service.clock import SystemClock
+from kb_service.provisioning.scheduled import apply_scheduled as apply
+from workers.app import app
+from workers.context import container
+
+
+@app.task(name=APPLY_SCHEDULED, ignore_result=True)
+def apply_scheduled() -> int:
+    """Deferred capacity changes, deprovisioning at bundle-month end, invitation expiry."""
+    built = container()
+    work = apply(built.sessions, built.store, SystemClock())
+    return work.capacity_changes + work.deprovisioned + work.invitations_expired

@@ -120,7 +120,15 @@ def _control_plane_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     user_create.add_argument("--company", required=True, help="Company id or name; created if new.")
     user_create.add_argument("--name", default="")
     user_create.add_argument("--admin", action="store_true", help="A company admin.")
+    user_create.add_argument(
+        "--password-stdin", action="store_true", help="Read a portal password from stdin (first line)."
+    )
     user_create.set_defaults(handler=_user_create)
+    set_password = user_sub.add_parser(
+        "set-password", parents=[common], help="Set a user's portal password, read from stdin (first line)."
+    )
+    set_password.add_argument("--email", required=True)
+    set_password.set_defaults(handler=_user_set_password)
 
     # Resource operations run as a user (the operator has the database; the user's rights apply).
     resource = sub.add_parser("resource", parents=[common], help="Control-plane resources, as a user.")
@@ -325,6 +333,8 @@ def _user_create(settings: Settings, args: argparse.Namespace) -> int:
         company = companies.find(args.company) or companies.create(args.company)
         users = UserService(session, clock)
         user = users.create(company.id, args.email, name=args.name, is_admin=args.admin)
+        if args.password_stdin:
+            users.set_password(user.id, _read_password())
         issued = users.issue_token(user.id, "created by kb-service user create")
         _emit(
             {
@@ -337,6 +347,28 @@ def _user_create(settings: Settings, args: argparse.Namespace) -> int:
             }
         )
     return 0
+
+
+def _user_set_password(settings: Settings, args: argparse.Namespace) -> int:
+    from kb_service.clock import SystemClock
+    from kb_service.db import session_scope
+    from kb_service.errors import NotFound
+    from kb_service.users.service import UserService
+
+    password = _read_password()
+    with _container(settings) as container, session_scope(container.sessions) as session:
+        users = UserService(session, SystemClock())
+        user = users.by_email(args.email)
+        if user is None:
+            raise NotFound(f"No user {args.email}.")
+        users.set_password(user.id, password)
+        _emit({"user_id": user.id, "email": user.email, "password_set": True})
+    return 0
+
+
+def _read_password() -> str:
+    # Only the first line: `echo secret | kb-service ...` must not make the newline part of it.
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def _acting(session: Any, email: str) -> Any:

@@ -69,6 +69,14 @@ class WorkerSettings(BaseModel):
     embed_batch_size: int = 96
 
 
+class PortalSettings(BaseModel):
+    # Signs the portal's session cookies; a random key kept in <data_dir>/portal_secret when unset.
+    secret_key: SecretStr | None = None
+    # Send the session cookie only over HTTPS; turn on behind TLS.
+    cookie_secure: bool = False
+    session_minutes: int = Field(default=12 * 60, ge=5)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KB_", env_nested_delimiter="__", extra="ignore", frozen=True
@@ -85,6 +93,7 @@ class Settings(BaseSettings):
     cohere: CohereSettings = Field(default_factory=CohereSettings)
     local_embedder: LocalEmbedderSettings = Field(default_factory=LocalEmbedderSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    portal: PortalSettings = Field(default_factory=PortalSettings)
     # Default embedding model of `kb create` when none is given.
     default_embedding_model: str = "all-minilm-l6-v2"
     max_upload_bytes: int = 50 * 1024 * 1024

@@ -15,12 +15,21 @@ from sqlalchemy.orm import Session
 from kb_service.clock import Clock
 from kb_service.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from kb_service.users.models import PersonalAccessToken, User
+from kb_service.users.passwords import (
+    MAX_PASSWORD_CHARS,
+    MIN_PASSWORD_CHARS,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from kb_service.users.repository import UserRepository
 
 log = structlog.get_logger(__name__)
 
 TOKEN_PREFIX = "pat"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# One message for an unknown email and a wrong password: sign-in must not reveal who has an account.
+SIGN_IN_FAILED = "Incorrect email or password."
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,28 @@ class UserService:
 
     def by_email(self, email: str) -> User | None:
         return self._users.get_by_email(email)
+
+    def set_password(self, user_id: str, password: str) -> None:
+        if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+            raise InvalidInput(
+                f"A password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters.",
+                details={"field": "password"},
+            )
+        self.get(user_id).password_hash = hash_password(password)
+        log.info("user.password.set", user_id=user_id)
+
+    def sign_in(self, email: str, password: str) -> Actor:
+        """The user with this email and password; `Unauthorized(SIGN_IN_FAILED)` otherwise."""
+        user = self._users.get_by_email(email.strip())
+        stored = user.password_hash if user is not None else None
+        if user is None or not verify_password(stored, password):
+            log.info("user.sign_in.failed")
+            raise Unauthorized(SIGN_IN_FAILED)
+        assert stored is not None  # verify_password refuses a missing hash
+        if needs_rehash(stored):
+            user.password_hash = hash_password(password)
+        log.info("user.sign_in.succeeded", user_id=user.id)
+        return actor_of(user)
 
     def issue_token(self, user_id: str, description: str = "") -> IssuedToken:
         token_id = secrets.token_hex(8)

@@ -75,3 +75,60 @@ def test_unknown_model_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     )
     error = json.loads(capsys.readouterr().err)
     assert "Unknown embedding model 'nope'" in error["error"]["message"]
+
+
+def test_portal_password_from_stdin_signs_the_user_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from kb_service.clock import SystemClock
+    from kb_service.config import Settings
+    from kb_service.container import Container
+    from kb_service.db import session_scope
+    from kb_service.dispatch import RecordingDispatcher
+    from kb_service.errors import Unauthorized
+    from kb_service.users.service import UserService
+
+    monkeypatch.delenv("KB_DATA_DIR", raising=False)
+    data = str(tmp_path / "instance")
+    monkeypatch.setattr("sys.stdin", io.StringIO("first password 123\n"))
+    created = _run(
+        capsys,
+        "user",
+        "create",
+        "--email",
+        "ada@acme.example",
+        "--company",
+        "Acme",
+        "--password-stdin",
+        "--data-dir",
+        data,
+    )
+    assert isinstance(created, dict)
+    monkeypatch.setattr("sys.stdin", io.StringIO("second password 456\n"))
+    changed = _run(capsys, "user", "set-password", "--email", "ada@acme.example", "--data-dir", data)
+    assert changed == {"user_id": created["user_id"], "email": "ada@acme.example", "password_set": True}
+
+    container = Container.build(Settings(data_dir=Path(data)), dispatcher=RecordingDispatcher())
+    try:
+        with session_scope(container.sessions) as session:
+            users = UserService(session, SystemClock())
+            assert users.sign_in("ada@acme.example", "second password 456").user_id == created["user_id"]
+            with pytest.raises(Unauthorized):
+                users.sign_in("ada@acme.example", "first password 123")
+    finally:
+        container.close()
+
+
+def test_too_short_portal_password_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.delenv("KB_DATA_DIR", raising=False)
+    data = str(tmp_path / "instance")
+    _run(capsys, "user", "create", "--email", "ada@acme.example", "--company", "Acme", "--data-dir", data)
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["user", "set-password", "--email", "ada@acme.example", "--data-dir", data]) != 0
+    assert "12 to 1000 characters" in capsys.readouterr().err

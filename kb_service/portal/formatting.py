@@ -1,0 +1,34 @@
+"""Numbers and labels as the seeds show them: "1.6k", "1,521", "0.82"."""
+
+from __future__ import annotations
+
+from kb_service.provisioning.service import ResourceView
+
+RESOURCE_TYPE_LABELS = {
+    "text_generation": "Text generation",
+    "embeddings": "Embeddings",
+    "knowledge_base": "Knowledge base",
+}
+
+
+def thousands(value: int | float) -> str:
+    return f"{value:,.0f}"
+
+
+def compact(value: int | float) -> str:
+    """1600 → "1.6k", 2_500_000 → "2.5M", 950 → "950"."""
+    for size, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
+        if abs(value) >= size:
+            text = f"{value / size:.1f}".removesuffix(".0")
+            return f"{text}{suffix}"
+    return thousands(value)
+
+
+def plan_capacity(view: ResourceView, genai_units_per_month: int | None) -> str:
+    r = view.resource
+    parts = [r.plan] if r.plan else []
+    if genai_units_per_month:
+        parts.append(f"{compact(genai_units_per_month)} GU / month")
+    elif r.capacity_tokens:
+        parts.append(f"{thousands(r.capacity_tokens)} Cloud Tokens")
+    return " · ".join(parts) or "—"

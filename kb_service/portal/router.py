@@ -1,0 +1,131 @@
+"""The web portal: server-rendered pages over the same services and permission checks as `/v1`.
+
+Routes declare and delegate like the API's. This module holds sign-in, the resources list and the
+wiring; the KB content page is `content.py`, the shared plumbing `web.py`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, FastAPI, Form, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from kb_service.deps import ClockDep, ProvisioningServiceDep, UserServiceDep
+from kb_service.errors import KBError
+from kb_service.portal import content
+from kb_service.portal.formatting import RESOURCE_TYPE_LABELS, plan_capacity
+from kb_service.portal.sessions import COOKIE_NAME
+from kb_service.portal.web import (
+    PREFIX,
+    CodecDep,
+    CsrfChecked,
+    CsrfRejected,
+    PortalActorDep,
+    PortalSessionDep,
+    SignInRequired,
+    harden,
+    render,
+    set_session_cookie,
+    templates,
+)
+from kb_service.provisioning.router import resource_out
+from schemas.provisioning import ResourceTypeName
+
+log = structlog.get_logger(__name__)
+HERE = Path(__file__).parent
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+# --- sign-in ------------------------------------------------------------------------------------
+
+
+@router.get("")
+def portal_root() -> RedirectResponse:
+    return RedirectResponse(f"{PREFIX}/resources", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/sign-in")
+def sign_in_page(
+    request: Request, codec: CodecDep, clock: ClockDep, portal_session: PortalSessionDep
+) -> HTMLResponse:
+    visitor = portal_session or codec.new(None, clock.now())
+    return render(request, "sign_in.html", {"error": None}, codec=codec, portal_session=visitor)
+
+
+@router.post("/sign-in", dependencies=[CsrfChecked])
+def sign_in(
+    request: Request,
+    users: UserServiceDep,
+    codec: CodecDep,
+    clock: ClockDep,
+    portal_session: PortalSessionDep,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> Response:
+    assert portal_session is not None  # check_csrf refuses a post without a session
+    try:
+        actor = users.sign_in(email, password)
+    except KBError as exc:
+        context = {"error": exc.message, "email": email}
+        return render(
+            request, "sign_in.html", context, codec=codec, portal_session=portal_session, status_code=401
+        )
+    response = RedirectResponse(f"{PREFIX}/resources", status_code=status.HTTP_303_SEE_OTHER)
+    # A fresh nonce on sign-in: a session planted before it is worth nothing after.
+    password_hash = users.get(actor.user_id).password_hash
+    set_session_cookie(response, request, codec, codec.new(actor.user_id, clock.now(), password_hash))
+    return response
+
+
+@router.post("/sign-out", dependencies=[CsrfChecked])
+def sign_out() -> RedirectResponse:
+    response = RedirectResponse(f"{PREFIX}/sign-in", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(COOKIE_NAME, path=PREFIX)
+    return response
+
+
+# --- resources ----------------------------------------------------------------------------------
+
+
+@router.get("/resources")
+def resources_page(
+    request: Request,
+    actor: PortalActorDep,
+    provisioning: ProvisioningServiceDep,
+    codec: CodecDep,
+    portal_session: PortalSessionDep,
+    type: ResourceTypeName | None = None,
+) -> HTMLResponse:
+    assert portal_session is not None
+    rows = []
+    for view in provisioning.list(actor, type):
+        out = resource_out(view)
+        rows.append({"out": out, "plan_capacity": plan_capacity(view, out.genai_units_per_month)})
+    context = {"actor": actor, "rows": rows, "type_labels": RESOURCE_TYPE_LABELS, "current_type": type}
+    return render(request, "resources.html", context, codec=codec, portal_session=portal_session)
+
+
+# --- wiring -------------------------------------------------------------------------------------
+
+
+async def _sign_in_required(_request: Request, _exc: Exception) -> RedirectResponse:
+    return RedirectResponse(f"{PREFIX}/sign-in", status_code=status.HTTP_303_SEE_OTHER)
+
+
+async def _csrf_rejected(request: Request, _exc: Exception) -> HTMLResponse:
+    log.info("portal.csrf.rejected", path=request.url.path)
+    message = "This form has expired or did not come from this site. Reload the page and try again."
+    context = {"status": 403, "message": message, "prefix": PREFIX, "actor": None}
+    return harden(templates.TemplateResponse(request, "error.html", context, status_code=403))
+
+
+def install_portal(app: FastAPI) -> None:
+    app.include_router(router)
+    app.include_router(content.router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="portal-static")
+    app.add_exception_handler(SignInRequired, _sign_in_required)
+    app.add_exception_handler(CsrfRejected, _csrf_rejected)

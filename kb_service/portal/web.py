@@ -1,0 +1,125 @@
+"""Portal plumbing shared by its pages: templates, the session and CSRF dependencies, rendering."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from kb_service.deps import ClockDep, ContainerDep, SessionDep
+from kb_service.errors import KBError
+from kb_service.portal.formatting import compact, thousands
+from kb_service.portal.sessions import COOKIE_NAME, PortalSession, SessionCodec, load_secret
+from kb_service.users.repository import UserRepository
+from kb_service.users.service import Actor, actor_of
+
+HERE = Path(__file__).parent
+PREFIX = "/portal"
+CONTENT_SECURITY_POLICY = "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["compact"] = compact
+templates.env.filters["thousands"] = thousands
+
+
+class SignInRequired(Exception):
+    """No valid session: the browser is sent to the sign-in page."""
+
+
+class CsrfRejected(Exception):
+    """A form post without this session's CSRF token."""
+
+
+# --- sessions and CSRF --------------------------------------------------------------------------
+
+
+def get_codec(request: Request, container: ContainerDep) -> SessionCodec:
+    codec: SessionCodec | None = getattr(request.app.state, "portal_codec", None)
+    if codec is None:
+        settings = container.settings
+        codec = SessionCodec(load_secret(settings), timedelta(minutes=settings.portal.session_minutes))
+        request.app.state.portal_codec = codec
+    return codec
+
+
+CodecDep = Annotated[SessionCodec, Depends(get_codec)]
+
+
+def get_portal_session(request: Request, codec: CodecDep, clock: ClockDep) -> PortalSession | None:
+    return codec.decode(request.cookies.get(COOKIE_NAME), clock.now())
+
+
+PortalSessionDep = Annotated[PortalSession | None, Depends(get_portal_session)]
+
+
+def get_portal_actor(portal_session: PortalSessionDep, session: SessionDep, codec: CodecDep) -> Actor:
+    if portal_session is None or portal_session.user_id is None:
+        raise SignInRequired
+    user = UserRepository(session).get(portal_session.user_id)
+    if user is None or not codec.still_valid_for(portal_session, user.password_hash):
+        raise SignInRequired
+    return actor_of(user)
+
+
+PortalActorDep = Annotated[Actor, Depends(get_portal_actor)]
+
+
+def check_csrf(
+    portal_session: PortalSessionDep,
+    codec: CodecDep,
+    csrf_token: Annotated[str | None, Form()] = None,
+) -> None:
+    if not codec.csrf_valid(portal_session, csrf_token):
+        raise CsrfRejected
+
+
+CsrfChecked = Depends(check_csrf)
+
+
+def set_session_cookie(response: Response, request: Request, codec: CodecDep, value: PortalSession) -> None:
+    settings = request.app.state.container.settings.portal
+    response.set_cookie(
+        COOKIE_NAME,
+        codec.encode(value),
+        max_age=int(codec.lifetime.total_seconds()),
+        path=PREFIX,
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    codec: SessionCodec,
+    portal_session: PortalSession,
+    status_code: int = 200,
+) -> HTMLResponse:
+    context = {"csrf_token": codec.csrf_token(portal_session), "prefix": PREFIX, **context}
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    set_session_cookie(response, request, codec, portal_session)
+    return harden(response)
+
+
+def harden(response: HTMLResponse) -> HTMLResponse:
+    # Pages hold per-user data and CSRF tokens: never cached, never framed, scripts only from us.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+    )
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def error_page(request: Request, exc: KBError) -> HTMLResponse:
+    """A `/v1`-style error (404, 403, 422, …) raised while building a portal page, as a page."""
+    context = {"status": exc.status_code, "message": exc.message, "prefix": PREFIX, "actor": None}
+    return harden(templates.TemplateResponse(request, "error.html", context, status_code=exc.status_code))

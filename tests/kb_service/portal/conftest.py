@@ -1,0 +1,37 @@
+"""Portal test helpers: users with passwords, sign-in through the form, CSRF tokens from pages."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from kb_service.db import session_scope
+from kb_service.users.service import UserService
+from tests.factories.controlplane import ControlPlane, TestUser, clock, control_plane
+
+__all__ = ["clock", "control_plane", "csrf_of", "sign_in", "with_password"]
+
+PASSWORD = "correct horse battery staple"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def with_password(control_plane: ControlPlane, user: TestUser, password: str = PASSWORD) -> TestUser:
+    with session_scope(control_plane.container.sessions) as session:
+        UserService(session, control_plane.clock).set_password(user.id, password)
+    return user
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found is not None, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> object:
+    page = client.get("/portal/sign-in")
+    return client.post(
+        "/portal/sign-in",
+        data={"email": email, "password": password, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )

@@ -1,17 +1,14 @@
-"""API keys: `kb_<key id>_<secret>`. The secret is 256 random bits and only its SHA-256 is stored —
-a slow password hash adds nothing for a secret of that entropy, and lookups stay O(1) by key id.
-"""
+"""API keys: `kb_<key id>_<secret>` (the format and hashing are kb_service.bearer's), each bound to
+one resource; a knowledge-base key comes with a paired key for its embeddings resource."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from kb_service import bearer
 from kb_service.activity.service import ActivityService
 from kb_service.clock import Clock
 from kb_service.db import utcnow
@@ -24,8 +21,6 @@ from kb_service.teams.access import Access, Permission
 from kb_service.users.service import Actor
 
 KEY_PREFIX = "kb"
-# Writing last_used_at on every request would turn every read into a write.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +36,6 @@ class Principal:
 
     key_id: str
     resource_id: str
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class KeyService:
@@ -68,30 +59,29 @@ class KeyService:
         return issued
 
     def _issue(self, resource_id: str, description: str, paired_with: str | None) -> IssuedKey:
-        key_id = secrets.token_hex(8)
-        token = secrets.token_urlsafe(32)
+        new = bearer.issue(KEY_PREFIX)
         key = self._keys.add(
             ApiKey(
-                id=key_id,
+                id=new.id,
                 resource_id=resource_id,
                 description=description,
-                secret_hash=_hash(token),
+                secret_hash=new.secret_hash,
                 paired_with_key_id=paired_with,
             )
         )
-        return IssuedKey(key, f"{KEY_PREFIX}_{key_id}_{token}")
+        return IssuedKey(key, new.presented)
 
     def authenticate(self, presented: str, now: datetime | None = None) -> Principal:
-        parts = presented.split("_", 2)
-        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        parts = bearer.split(KEY_PREFIX, presented)
+        if parts is None:
             raise Unauthorized("Malformed API key.")
-        key = self._keys.get(parts[1])
-        if key is None or not hmac.compare_digest(key.secret_hash, _hash(parts[2])):
+        key = self._keys.get(parts[0])
+        if key is None or not bearer.matches(key.secret_hash, parts[1]):
             raise Unauthorized("Invalid API key.")
         if key.revoked_at is not None:
             raise Unauthorized("This API key has been revoked.")
         now = now or utcnow()
-        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        if bearer.touch_due(key.last_used_at, now):
             key.last_used_at = now
         return Principal(key.id, key.resource_id)
 

@@ -3,15 +3,12 @@ random bits and only its SHA-256 is stored, so lookups stay O(1) by token id."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 
 import structlog
 from sqlalchemy.orm import Session
 
+from kb_service import bearer
 from kb_service.clock import Clock
 from kb_service.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from kb_service.users.models import PersonalAccessToken, User
@@ -27,7 +24,6 @@ from kb_service.users.repository import UserRepository
 log = structlog.get_logger(__name__)
 
 TOKEN_PREFIX = "pat"
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 # One message for an unknown email and a wrong password: sign-in must not reveal who has an account.
 SIGN_IN_FAILED = "Incorrect email or password."
 
@@ -46,10 +42,6 @@ class Actor:
 class IssuedToken:
     token: PersonalAccessToken
     secret: str
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def actor_of(user: User) -> Actor:
@@ -103,18 +95,17 @@ class UserService:
         return actor_of(user)
 
     def issue_token(self, user_id: str, description: str = "") -> IssuedToken:
-        token_id = secrets.token_hex(8)
-        secret = secrets.token_urlsafe(32)
+        new = bearer.issue(TOKEN_PREFIX)
         token = self._users.add_token(
             PersonalAccessToken(
-                id=token_id,
+                id=new.id,
                 user_id=user_id,
                 description=description,
-                secret_hash=_hash(secret),
+                secret_hash=new.secret_hash,
                 created_at=self._clock.now(),
             )
         )
-        return IssuedToken(token, f"{TOKEN_PREFIX}_{token_id}_{secret}")
+        return IssuedToken(token, new.presented)
 
     def tokens(self, user_id: str) -> list[PersonalAccessToken]:
         return self._users.tokens_of(user_id)
@@ -128,16 +119,16 @@ class UserService:
         return token
 
     def authenticate(self, presented: str) -> Actor:
-        parts = presented.split("_", 2)
-        if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+        parts = bearer.split(TOKEN_PREFIX, presented)
+        if parts is None:
             raise Unauthorized("Malformed personal access token.")
-        token = self._users.get_token(parts[1])
-        if token is None or not hmac.compare_digest(token.secret_hash, _hash(parts[2])):
+        token = self._users.get_token(parts[0])
+        if token is None or not bearer.matches(token.secret_hash, parts[1]):
             raise Unauthorized("Invalid personal access token.")
         if token.revoked_at is not None:
             raise Unauthorized("This personal access token has been revoked.")
         now = self._clock.now()
-        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        if bearer.touch_due(token.last_used_at, now):
             token.last_used_at = now
         user = self._users.get(token.user_id)
         assert user is not None  # the foreign key cascades

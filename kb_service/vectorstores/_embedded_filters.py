@@ -26,28 +26,6 @@ from kb_service.vectorstores.base import (
 )
 
 
-def check_filter(where: Filter) -> None:
-    """Raise VectorStoreError for fields no store can filter on, before any data is touched."""
-    match where:
-        case And(items) | Or(items):
-            for item in items:
-                check_filter(item)
-        case Not(item):
-            check_filter(item)
-        case Range(field=field, kind=kind):
-            if not _is_metadata(field):
-                raise VectorStoreError(f"range filters apply to metadata fields only, not {field!r}")
-            if kind not in ("number", "date"):
-                raise VectorStoreError(f"unknown range kind {kind!r}")
-        case Eq(field=field) | In(field=field) | Exists(field=field) | Prefix(field=field):
-            if field not in SYSTEM_FIELDS and not _is_metadata(field):
-                raise VectorStoreError(
-                    f"cannot filter on {field!r}: use one of {', '.join(SYSTEM_FIELDS)} or metadata.<key>"
-                )
-        case _:
-            raise VectorStoreError(f"unknown filter {type(where).__name__}")
-
-
 def evaluate(where: Filter, index: VectorIndex) -> BoolArray:
     """Rows of `index` (dead ones included; the caller ANDs `alive`) that match `where`."""
     size = index.size
@@ -102,7 +80,3 @@ def _column(index: VectorIndex, where: Eq | In | Exists | Prefix | Range) -> Col
     if where.field in SYSTEM_FIELDS:
         return index.system[where.field]
     return index.metadata.get(where.field.removeprefix(METADATA_PREFIX))
-
-
-def _is_metadata(field: str) -> bool:
-    return field.startswith(METADATA_PREFIX) and len(field) > len(METADATA_PREFIX)

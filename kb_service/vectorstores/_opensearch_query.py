@@ -36,6 +36,7 @@ from kb_service.vectorstores.base import (
     Prefix,
     Range,
     VectorStoreError,
+    check_filter,
 )
 
 LIST_SORT: Final = [
@@ -68,7 +69,7 @@ def field_path(field: str, kind: FieldKind = "keyword") -> str:
     raise VectorStoreError(f"unknown filter field {field!r}")
 
 
-def translate(where: Filter) -> JSON:
+def _translate(where: Filter) -> JSON:
     """The query clause matching exactly the chunks `where` matches."""
     match where:
         case Eq(field=field, value=value):
@@ -94,15 +95,21 @@ def translate(where: Filter) -> JSON:
         case And(items=items):
             if not items:
                 return {"match_all": {}}
-            return {"bool": {"filter": [translate(item) for item in items]}}
+            return {"bool": {"filter": [_translate(item) for item in items]}}
         case Or(items=items):
             if not items:
                 # An empty bool query matches every document in OpenSearch; an empty Or matches none.
                 return {"bool": {"must_not": [{"match_all": {}}]}}
-            return {"bool": {"should": [translate(item) for item in items], "minimum_should_match": 1}}
+            return {"bool": {"should": [_translate(item) for item in items], "minimum_should_match": 1}}
         case Not(item=item):
-            return {"bool": {"must_not": [translate(item)]}}
+            return {"bool": {"must_not": [_translate(item)]}}
     raise VectorStoreError(f"unsupported filter {type(where).__name__}")
+
+
+def translate(where: Filter) -> JSON:
+    """The bool query for a filter, after the same validation every store applies."""
+    check_filter(where)
+    return _translate(where)
 
 
 def query(where: Filter | None) -> JSON:

@@ -154,6 +154,33 @@ def as_date(value: str) -> float | None:
     return parsed.timestamp()
 
 
+def check_filter(where: Filter) -> None:
+    """Raise VectorStoreError for a filter no store can apply (an unknown field, a range on a system
+    field), before any data is touched. Every store checks with this one function."""
+    match where:
+        case And(items) | Or(items):
+            for item in items:
+                check_filter(item)
+        case Not(item):
+            check_filter(item)
+        case Range(field=field, kind=kind):
+            if not _is_metadata_field(field):
+                raise VectorStoreError(f"range filters apply to metadata fields only, not {field!r}")
+            if kind not in ("number", "date"):
+                raise VectorStoreError(f"unknown range kind {kind!r}")
+        case Eq(field=field) | In(field=field) | Exists(field=field) | Prefix(field=field):
+            if field not in SYSTEM_FIELDS and not _is_metadata_field(field):
+                raise VectorStoreError(
+                    f"cannot filter on {field!r}: use one of {', '.join(SYSTEM_FIELDS)} or metadata.<key>"
+                )
+        case _:
+            raise VectorStoreError(f"unknown filter {type(where).__name__}")
+
+
+def _is_metadata_field(field: str) -> bool:
+    return field.startswith(METADATA_PREFIX) and len(field) > len(METADATA_PREFIX)
+
+
 # --- errors ------------------------------------------------------------------------------------
 
 

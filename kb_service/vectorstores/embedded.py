@@ -29,7 +29,7 @@ import numpy as np
 import structlog
 
 from kb_service.vectorstores import _embedded_sqlite as db
-from kb_service.vectorstores._embedded_filters import check_filter, evaluate
+from kb_service.vectorstores._embedded_filters import evaluate
 from kb_service.vectorstores._embedded_index import BoolArray, FloatArray, IntArray, VectorIndex, unit_rows
 from kb_service.vectorstores.base import (
     SYSTEM_FIELDS,
@@ -42,6 +42,7 @@ from kb_service.vectorstores.base import (
     SearchHit,
     Vector,
     VectorStoreError,
+    check_filter,
 )
 
 log = structlog.get_logger(__name__)

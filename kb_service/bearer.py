@@ -8,8 +8,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
+
+from kb_service.errors import Unauthorized
 
 # Recording every use would turn every authenticated read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -39,6 +43,31 @@ def split(prefix: str, presented: str) -> tuple[str, str] | None:
 
 def matches(secret_hash: str, secret: str) -> bool:
     return hmac.compare_digest(secret_hash, _hash(secret))
+
+
+class StoredSecret(Protocol):
+    secret_hash: str
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+S = TypeVar("S", bound=StoredSecret)
+
+
+def verify(prefix: str, presented: str, lookup: Callable[[str], S | None], what: str, now: datetime) -> S:
+    """The stored record a bearer string stands for, its last use recorded; Unauthorized naming `what`
+    ("API key", "personal access token") when it is malformed, unknown, wrong or revoked."""
+    parts = split(prefix, presented)
+    if parts is None:
+        raise Unauthorized(f"Malformed {what}.")
+    record = lookup(parts[0])
+    if record is None or not matches(record.secret_hash, parts[1]):
+        raise Unauthorized(f"Invalid {what}.")
+    if record.revoked_at is not None:
+        raise Unauthorized(f"This {what} has been revoked.")
+    if touch_due(record.last_used_at, now):
+        record.last_used_at = now
+    return record
 
 
 def touch_due(last_used_at: datetime | None, now: datetime) -> bool:

@@ -12,7 +12,7 @@ from kb_service import bearer
 from kb_service.activity.service import ActivityService
 from kb_service.clock import Clock
 from kb_service.db import utcnow
-from kb_service.errors import Conflict, NotFound, Unauthorized
+from kb_service.errors import Conflict, NotFound
 from kb_service.keys.models import ApiKey
 from kb_service.keys.repository import KeyRepository
 from kb_service.resources.models import ResourceStatus, ResourceType
@@ -72,17 +72,7 @@ class KeyService:
         return IssuedKey(key, new.presented)
 
     def authenticate(self, presented: str, now: datetime | None = None) -> Principal:
-        parts = bearer.split(KEY_PREFIX, presented)
-        if parts is None:
-            raise Unauthorized("Malformed API key.")
-        key = self._keys.get(parts[0])
-        if key is None or not bearer.matches(key.secret_hash, parts[1]):
-            raise Unauthorized("Invalid API key.")
-        if key.revoked_at is not None:
-            raise Unauthorized("This API key has been revoked.")
-        now = now or utcnow()
-        if bearer.touch_due(key.last_used_at, now):
-            key.last_used_at = now
+        key = bearer.verify(KEY_PREFIX, presented, self._keys.get, "API key", now or utcnow())
         return Principal(key.id, key.resource_id)
 
     def revoke(self, key_id: str, resource_id: str | None = None, now: datetime | None = None) -> ApiKey:

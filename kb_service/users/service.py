@@ -119,17 +119,9 @@ class UserService:
         return token
 
     def authenticate(self, presented: str) -> Actor:
-        parts = bearer.split(TOKEN_PREFIX, presented)
-        if parts is None:
-            raise Unauthorized("Malformed personal access token.")
-        token = self._users.get_token(parts[0])
-        if token is None or not bearer.matches(token.secret_hash, parts[1]):
-            raise Unauthorized("Invalid personal access token.")
-        if token.revoked_at is not None:
-            raise Unauthorized("This personal access token has been revoked.")
-        now = self._clock.now()
-        if bearer.touch_due(token.last_used_at, now):
-            token.last_used_at = now
+        token = bearer.verify(
+            TOKEN_PREFIX, presented, self._users.get_token, "personal access token", self._clock.now()
+        )
         user = self._users.get(token.user_id)
         assert user is not None  # the foreign key cascades
         return actor_of(user)

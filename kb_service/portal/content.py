@@ -65,9 +65,11 @@ def _content_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     kb = content.knowledge_base(actor, resource_id)
+    frame = content.frame(actor, resource_id)
     knowledge = content.knowledge(kb)
     documents, total = knowledge.list_documents(collection=None, status=None, offset=0, limit=DOCUMENTS_SHOWN)
     context: dict[str, Any] = {
+        **frame.context("content"),
         "actor": actor,
         "kb": kb,
         "documents": [document_row(d) for d in documents],

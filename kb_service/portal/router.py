@@ -16,8 +16,9 @@ from fastapi.staticfiles import StaticFiles
 
 from kb_service.deps import ClockDep, ProvisioningServiceDep, UserServiceDep
 from kb_service.errors import KBError
-from kb_service.portal import content
+from kb_service.portal import consumption, content, control, invitations, keys, settings, team
 from kb_service.portal.formatting import RESOURCE_TYPE_LABELS, plan_capacity
+from kb_service.portal.layout import ResourceFrameDep
 from kb_service.portal.sessions import COOKIE_NAME
 from kb_service.portal.web import (
     PREFIX,
@@ -109,6 +110,13 @@ def resources_page(
     return render(request, "resources.html", context, codec=codec, portal_session=portal_session)
 
 
+@router.get("/resources/{resource_id}")
+def resource_landing(frame: ResourceFrameDep) -> RedirectResponse:
+    """A resource's first tab (Content for a KB, Consumption otherwise)."""
+    target = f"{PREFIX}/resources/{frame.resource.id}/{frame.tabs[0].slug}"
+    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+
+
 # --- wiring -------------------------------------------------------------------------------------
 
 
@@ -125,7 +133,8 @@ async def _csrf_rejected(request: Request, _exc: Exception) -> HTMLResponse:
 
 def install_portal(app: FastAPI) -> None:
     app.include_router(router)
-    app.include_router(content.router)
+    for page in (content, consumption, team, keys, settings, control, invitations):
+        app.include_router(page.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="portal-static")
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(CsrfRejected, _csrf_rejected)

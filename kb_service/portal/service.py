@@ -9,6 +9,7 @@ from kb_service.clock import Clock
 from kb_service.container import Container
 from kb_service.errors import NotFound
 from kb_service.knowledge.service import KnowledgeService
+from kb_service.portal.layout import ResourceFrame, resource_frame
 from kb_service.resources.models import Resource, ResourceType
 from kb_service.retrieval.service import RetrievalService
 from kb_service.teams.access import Access, Permission
@@ -32,6 +33,9 @@ class PortalContent:
         # Content changes made here go to the resource's activity log under this user.
         mark_actor(self._session, f"user:{actor.user_id}", self._clock)
         return resource
+
+    def frame(self, actor: Actor, resource_id: str) -> ResourceFrame:
+        return resource_frame(self._session, self._container, self._clock, actor, resource_id)
 
     def knowledge(self, kb: Resource) -> KnowledgeService:
         c = self._container

@@ -6,13 +6,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Request
+from fastapi import Depends, Form, Header, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from kb_service.deps import ClockDep, ContainerDep, SessionDep
 from kb_service.errors import KBError
-from kb_service.portal.formatting import compact, thousands
+from kb_service.portal.formatting import RESOURCE_TYPE_LABELS, compact, thousands
 from kb_service.portal.sessions import COOKIE_NAME, PortalSession, SessionCodec, load_secret
 from kb_service.users.repository import UserRepository
 from kb_service.users.service import Actor, actor_of
@@ -24,6 +24,7 @@ CONTENT_SECURITY_POLICY = "default-src 'self'; frame-ancestors 'none'; form-acti
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["compact"] = compact
 templates.env.filters["thousands"] = thousands
+templates.env.globals["type_labels"] = RESOURCE_TYPE_LABELS
 
 
 class SignInRequired(Exception):
@@ -72,8 +73,10 @@ def check_csrf(
     portal_session: PortalSessionDep,
     codec: CodecDep,
     csrf_token: Annotated[str | None, Form()] = None,
+    x_csrf_token: Annotated[str | None, Header()] = None,
 ) -> None:
-    if not codec.csrf_valid(portal_session, csrf_token):
+    """A form carries the token as a field; a page's fetch() carries it in `X-CSRF-Token`."""
+    if not codec.csrf_valid(portal_session, csrf_token or x_csrf_token):
         raise CsrfRejected
 
 

@@ -59,7 +59,47 @@ function pollDocuments(table) {
   if (anyPending) setTimeout(tick, POLL_MS);
 }
 
+// <button data-open-dialog="id"> opens <dialog id>; <button data-close-dialog> closes its dialog.
+// Native <dialog>: focus moves into it, Escape closes it, focus returns to the opener.
+function enableDialogs() {
+  document.querySelectorAll("[data-open-dialog]").forEach((button) => {
+    button.addEventListener("click", () => document.getElementById(button.dataset.openDialog).showModal());
+  });
+  document.querySelectorAll("[data-close-dialog]").forEach((button) => {
+    button.addEventListener("click", () => button.closest("dialog").close());
+  });
+  // A dialog rendered open by the server (a secret shown once, a form with errors) opens modally.
+  document.querySelectorAll("dialog[data-open-on-load]").forEach((dialog) => dialog.showModal());
+}
+
+// <button data-copy="element id"> copies that element's text (or value) and says so.
+function enableCopyButtons() {
+  document.querySelectorAll("[data-copy]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const source = document.getElementById(button.dataset.copy);
+      const text = source.value ?? source.textContent;
+      try {
+        await navigator.clipboard.writeText(text.trim());
+        button.textContent = "Copied";
+      } catch {
+        // No clipboard permission (plain http, old browser): select it for Ctrl+C instead.
+        window.getSelection().selectAllChildren(source);
+        button.textContent = "Press Ctrl+C to copy";
+      }
+    });
+  });
+}
+
+// The CSRF token of the page, for fetch() calls that change something (sent as X-CSRF-Token).
+function csrfToken() {
+  const field = document.querySelector("input[name=csrf_token]");
+  return field ? field.value : "";
+}
+window.kbPortal = { csrfToken };
+
 document.addEventListener("DOMContentLoaded", () => {
+  enableDialogs();
+  enableCopyButtons();
   document.querySelectorAll("[data-add-metadata-row]").forEach((button) => {
     button.addEventListener("click", () => addMetadataRow(button));
   });

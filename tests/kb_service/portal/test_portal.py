@@ -33,7 +33,7 @@ def test_signed_in_admin_sees_the_resources_list(client: TestClient, control_pla
     assert "Support tickets" in page.text
     assert "Vectors" in page.text
     assert "all-minilm-l6-v2" in page.text
-    assert f"/portal/resources/{kb_id}/content" in page.text
+    assert f'/portal/resources/{kb_id}"' in page.text
     assert "Dana Dev" in page.text
 
 
@@ -315,3 +315,29 @@ def test_thousands_separators() -> None:
 
     assert thousands(1521) == "1,521"
     assert json.dumps(thousands(0)) == '"0"'
+
+
+def test_a_resource_opens_on_its_first_tab(client: TestClient, control_plane: ControlPlane) -> None:
+    email, embeddings_id, kb_id = _admin_with_kb(control_plane)
+    sign_in(client, email)
+    kb = client.get(f"/portal/resources/{kb_id}", follow_redirects=False)
+    assert kb.headers["location"] == f"/portal/resources/{kb_id}/content"
+    embeddings = client.get(f"/portal/resources/{embeddings_id}", follow_redirects=False)
+    assert embeddings.headers["location"] == f"/portal/resources/{embeddings_id}/consumption"
+    page = client.get(f"/portal/resources/{kb_id}/content")
+    tabs = page.text[page.text.index('aria-label="Resource sections"') :]
+    for label in ("Content", "Team", "Keys", "Settings"):
+        assert f">{label}</a>" in tabs
+    assert "Consumption</a>" not in tabs
+
+
+def test_a_foreign_or_unknown_resource_id_is_a_404_page(
+    client: TestClient, control_plane: ControlPlane
+) -> None:
+    _, _, kb_id = _admin_with_kb(control_plane)
+    outsider = with_password(control_plane, control_plane.admin("Globex"))
+    sign_in(client, outsider.email)
+    for resource_id in (kb_id, "0" * 32):
+        page = client.get(f"/portal/resources/{resource_id}")
+        assert page.status_code == 404
+        assert "Not found" in page.text

@@ -1,0 +1,9 @@
+"""The "Keys" tab: create (secret shown once), list, revoke."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from kb_service.portal.web import PREFIX
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)

@@ -1,0 +1,81 @@
+"""The frame every per-resource page shares: the resource's header and the tabs this user may open.
+
+A tab is offered only when the user's role on the resource allows what it is for (the permission
+matrix of `teams.access`); the routes behind the tabs check again through the services, so a hidden
+tab is a courtesy, not the protection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy.orm import Session
+
+from kb_service.clock import Clock
+from kb_service.container import Container
+from kb_service.deps import ClockDep, ContainerDep, SessionDep
+from kb_service.portal.web import PortalActorDep
+from kb_service.provisioning.router import resource_out
+from kb_service.provisioning.service import ProvisioningService
+from kb_service.resources.models import ResourceType
+from kb_service.teams.access import MATRIX, Access, Permission, Role
+from kb_service.users.service import Actor
+from schemas.provisioning import ResourceOut
+
+
+@dataclass(frozen=True, slots=True)
+class Tab:
+    slug: str
+    label: str
+
+
+CONTENT = Tab("content", "Content")
+CONSUMPTION = Tab("consumption", "Consumption")
+TEAM = Tab("team", "Team")
+KEYS = Tab("keys", "Keys")
+SETTINGS = Tab("settings", "Settings")
+
+# In the order they are shown; the first one a user may open is the resource's landing tab.
+TABS_BY_TYPE: dict[str, tuple[Tab, ...]] = {
+    ResourceType.KNOWLEDGE_BASE: (CONTENT, TEAM, KEYS, SETTINGS),
+    ResourceType.EMBEDDINGS: (CONSUMPTION, TEAM, KEYS, SETTINGS),
+    ResourceType.TEXT_GENERATION: (CONSUMPTION, TEAM, KEYS, SETTINGS),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceFrame:
+    """What `resource_layout.html` needs: the resource, the user's role and the tabs they may open."""
+
+    resource: ResourceOut
+    role: Role
+    tabs: tuple[Tab, ...]
+    allowed: frozenset[Permission]
+
+    def can(self, permission: str) -> bool:
+        return Permission(permission) in self.allowed
+
+    def context(self, current: str) -> dict[str, Any]:
+        return {"frame": self, "resource": self.resource, "current_tab": current}
+
+
+def resource_frame(
+    session: Session, container: Container, clock: Clock, actor: Actor, resource_id: str
+) -> ResourceFrame:
+    """The frame of a resource the actor can see; a 404 (NotFound) for any other id."""
+    view = ProvisioningService(session, container.store, clock).get(actor, resource_id)
+    role = Access(session).role(actor, view.resource)
+    assert role is not None  # get() refused a resource the actor has no role on
+    allowed = frozenset(p for p, roles in MATRIX.items() if role in roles)
+    return ResourceFrame(resource_out(view), role, TABS_BY_TYPE[view.resource.type], allowed)
+
+
+def get_resource_frame(
+    resource_id: str, actor: PortalActorDep, session: SessionDep, container: ContainerDep, clock: ClockDep
+) -> ResourceFrame:
+    return resource_frame(session, container, clock, actor, resource_id)
+
+
+ResourceFrameDep = Annotated[ResourceFrame, Depends(get_resource_frame)]

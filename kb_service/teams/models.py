@@ -42,3 +42,6 @@ class Invitation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SHA-256 of the secret in the invitation link (shown once to the inviter); None for invitations
+    # made before links existed, which the invitee answers signed in.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)

@@ -1,9 +1,135 @@
-"""The "Consumption" tab of text-generation and embeddings resources: usage, charts, CSV export."""
+"""The "Consumption" tab of text-generation and embeddings resources: usage, charts, CSV export.
+
+Every figure comes from `ConsumptionService` (the same service and permission check as
+`/v1/resources/{id}/consumption`); this module only arranges it for the page. A knowledge base has
+no consumption of its own and no such tab, so its id here is a 404 page like an unknown one.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+import unicodedata
+from typing import Annotated, Any
 
-from kb_service.portal.web import PREFIX
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from kb_service.catalog import UnknownModelError, get_model
+from kb_service.clock import today
+from kb_service.consumption.service import Series, Summary
+from kb_service.deps import ClockDep, ConsumptionServiceDep
+from kb_service.errors import NotFound
+from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
+from kb_service.portal.web import PREFIX, CodecDep, PortalActorDep, PortalSessionDep, render
+from schemas.consumption import Range
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+RANGES: tuple[tuple[Range, str], ...] = (
+    ("W", "Last 7 days"),
+    ("BM", "This bundle month"),
+    ("MTD", "Month to date"),
+    ("6M", "Last 6 months"),
+)
+RangeQuery = Annotated[Range, Query(description="W (7 days), BM (bundle month), MTD, 6M.")]
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _metered(frame: ResourceFrame) -> None:
+    """Only text and embeddings resources have a Consumption tab; a KB id is "not found" here."""
+    if frame.resource.type == "knowledge_base" or not frame.can("view_consumption"):
+        raise NotFound(f"Resource {frame.resource.id} has no consumption page.")
+
+
+def _model_names(model_ids: list[str]) -> str:
+    names = []
+    for model_id in model_ids:
+        try:
+            names.append(get_model(model_id).display_name)
+        except UnknownModelError:
+            names.append(model_id)
+    return ", ".join(names)
+
+
+def chart_data(series: Series) -> dict[str, Any]:
+    """The JSON block `consumption.js` draws from: one value per day of the range, zeros included."""
+    return {
+        "labels": [d.date.isoformat() for d in series.days],
+        "genai_units": [round(d.genai_units, 4) for d in series.days],
+        "input_tokens": [d.input_tokens for d in series.days],
+        "output_tokens": [d.output_tokens for d in series.days],
+        "api_calls": [d.api_calls for d in series.days],
+        "allocation": series.allocation_gu,
+    }
+
+
+def export_filename(display_name: str, range_: Range, day: str) -> str:
+    """`<name>-consumption-<range>-<date>.csv`, the name reduced to characters safe in a header."""
+    ascii_name = unicodedata.normalize("NFKD", display_name).encode("ascii", "ignore").decode()
+    name = _UNSAFE_FILENAME.sub("-", ascii_name).strip("-._")[:80] or "resource"
+    return f"{name}-consumption-{range_}-{day}.csv"
+
+
+def page_context(frame: ResourceFrame, summary: Summary, series: Series, range_: Range) -> dict[str, Any]:
+    """What `consumption.html` shows besides the frame: the service's figures, arranged."""
+    days = series.days
+    return {
+        "summary": summary,
+        "usage": summary.usage,
+        "model_names": _model_names(frame.resource.models),
+        "series": series,
+        "days": days,
+        "chart": chart_data(series),
+        "has_usage": any(d.api_calls or d.input_tokens or d.output_tokens or d.genai_units for d in days),
+        "embeddings": frame.resource.type == "embeddings",
+        "range": range_,
+        "ranges": RANGES,
+        "range_label": dict(RANGES)[range_],
+        "totals": {
+            "genai_units": sum(d.genai_units for d in days),
+            "input_tokens": sum(d.input_tokens for d in days),
+            "output_tokens": sum(d.output_tokens for d in days),
+            "api_calls": sum(d.api_calls for d in days),
+        },
+    }
+
+
+@router.get("/resources/{resource_id}/consumption")
+def consumption_page(
+    request: Request,
+    frame: ResourceFrameDep,
+    actor: PortalActorDep,
+    service: ConsumptionServiceDep,
+    codec: CodecDep,
+    portal_session: PortalSessionDep,
+    range: RangeQuery = "BM",
+) -> HTMLResponse:
+    assert portal_session is not None
+    _metered(frame)
+    summary = service.summary(actor, frame.resource.id)
+    series = service.series(actor, frame.resource.id, range)
+    context = {**frame.context("consumption"), "actor": actor, **page_context(frame, summary, series, range)}
+    return render(request, "consumption.html", context, codec=codec, portal_session=portal_session)
+
+
+@router.get("/resources/{resource_id}/consumption.csv")
+def consumption_csv(
+    frame: ResourceFrameDep,
+    actor: PortalActorDep,
+    service: ConsumptionServiceDep,
+    clock: ClockDep,
+    range: RangeQuery = "BM",
+) -> Response:
+    """The service's CSV export (days with no consumption left out), as a download."""
+    _metered(frame)
+    body = service.export_csv(actor, frame.resource.id, range)
+    filename = export_filename(frame.resource.display_name, range, today(clock).isoformat())
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

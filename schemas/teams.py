@@ -32,3 +32,13 @@ class InvitationOut(Schema):
     created_at: datetime
     expires_at: datetime
     answered_at: datetime | None
+
+
+class InvitationCreated(InvitationOut):
+    # The invitation link (relative to this service), in this response only: send it to the invitee.
+    accept_url: str
+
+
+class InvitationLink(Schema):
+    # The `token` of an invitation link.
+    token: str = Field(min_length=1, max_length=200)

@@ -9,7 +9,14 @@ from kb_service.errors import Conflict, Forbidden, NotFound
 from kb_service.openapi import errors
 from kb_service.teams.models import Invitation, TeamMember
 from kb_service.users.models import User
-from schemas.teams import InvitationCreate, InvitationOut, MemberAdd, MemberOut
+from schemas.teams import (
+    InvitationCreate,
+    InvitationCreated,
+    InvitationLink,
+    InvitationOut,
+    MemberAdd,
+    MemberOut,
+)
 
 router = APIRouter(tags=["team"])
 RESOURCE = "/v1/resources/{resource_id}"
@@ -45,9 +52,14 @@ def remove_member(actor: ActorDep, teams: TeamServiceDep, resource_id: str, user
     status_code=status.HTTP_201_CREATED,
     responses=errors(Forbidden, Conflict, NotFound),
 )
-def invite(actor: ActorDep, teams: TeamServiceDep, resource_id: str, body: InvitationCreate) -> InvitationOut:
-    """Invite an external user (if enabled for the company); expires after 14 days."""
-    return invitation_out(teams.invite(actor, resource_id, body.email))
+def invite(
+    actor: ActorDep, teams: TeamServiceDep, resource_id: str, body: InvitationCreate
+) -> InvitationCreated:
+    """Invite an external user (if enabled for the company); expires after 14 days. The response's
+    `accept_url` is the invitation link, shown this once: nothing e-mails it, send it yourself."""
+    issued = teams.invite(actor, resource_id, body.email)
+    out = invitation_out(issued.invitation)
+    return InvitationCreated(**out.model_dump(), accept_url=issued.accept_url)
 
 
 @router.get(f"{RESOURCE}/invitations", responses=errors(NotFound))
@@ -64,6 +76,12 @@ def withdraw(actor: ActorDep, teams: TeamServiceDep, resource_id: str, invitatio
 def my_invitations(actor: ActorDep, teams: TeamServiceDep) -> list[InvitationOut]:
     """Pending invitations addressed to the caller."""
     return [invitation_out(i) for i in teams.mine(actor)]
+
+
+@router.post("/v1/invitations/accept", responses=errors(Forbidden, Conflict, NotFound))
+def accept_link(actor: ActorDep, teams: TeamServiceDep, body: InvitationLink) -> InvitationOut:
+    """Accept through an invitation link's token, as the invited email's user."""
+    return invitation_out(teams.respond_by_link(actor, body.token, accept=True))
 
 
 @router.post("/v1/invitations/{invitation_id}/accept", responses=errors(Conflict, NotFound))

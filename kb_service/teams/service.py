@@ -1,37 +1,95 @@
 """Resource teams: internal members added and removed by the team, external users invited (if the
-company admin enabled it) who accept or decline; invitations expire after two weeks."""
+company admin enabled it) who accept or decline; invitations expire after two weeks.
+
+An invitation carries a link secret (256 random bits, shown once to the inviter, only its SHA-256
+stored, as with API keys in `bearer`): whoever holds the link may answer it as the invited email,
+signing in or, without an account yet, creating one in a company of their own.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import quote
 
 import structlog
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kb_service.activity.service import ActivityService
 from kb_service.clock import Clock
 from kb_service.companies.service import CompanyService
 from kb_service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from kb_service.resources.models import Resource
 from kb_service.teams.access import Access, Permission
 from kb_service.teams.models import Invitation, InvitationStatus, TeamMember
 from kb_service.teams.repository import TeamRepository
 from kb_service.users.models import User
 from kb_service.users.repository import UserRepository
-from kb_service.users.service import Actor
+from kb_service.users.service import Actor, UserService, actor_of
 
 log = structlog.get_logger(__name__)
 
 INVITATION_LIFETIME = timedelta(days=14)
 
 
+ACCEPT_PATH = "/portal/invitations/accept"
+
+
 class InvitationExpired(Conflict):
     code = "invitation_expired"
 
 
+@dataclass(frozen=True, slots=True)
+class IssuedInvitation:
+    invitation: Invitation
+    # The link secret, in this object only: never stored, never logged.
+    token: str
+
+    @property
+    def accept_url(self) -> str:
+        return accept_url(self.token)
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationView:
+    """An invitation with what a person needs to judge it: which resource, invited by whom."""
+
+    invitation: Invitation
+    resource_name: str
+    resource_type: str
+    invited_by: str
+    # Whether the invited email already has an account (the acceptance page asks to sign in).
+    has_account: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TeamOverview:
+    members: list[tuple[TeamMember, User]]
+    pending: list[InvitationView]
+    external_invitations_enabled: bool
+    # The actor is an admin of the resource's company (and may enable external invitations).
+    company_admin: bool
+
+
+def accept_url(token: str) -> str:
+    """The acceptance page of an invitation link, relative to the service's origin."""
+    return f"{ACCEPT_PATH}?token={quote(token, safe='')}"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class TeamService:
     def __init__(self, session: Session, clock: Clock) -> None:
+        self._session = session
         self._teams = TeamRepository(session)
         self._users = UserRepository(session)
+        self._user_service = UserService(session, clock)
         self._access = Access(session)
         self._companies = CompanyService(session, clock)
         self._activity = ActivityService(session, clock)
@@ -63,9 +121,71 @@ class TeamService:
         self._teams.remove_member(member)
         self._activity.record(resource.id, actor.email, "member.removed", email=user.email)
 
+    def overview(self, actor: Actor, resource_id: str) -> TeamOverview:
+        """The Team tab: members, pending invitations and whether external invitations are on."""
+        resource = self._access.resource(actor, resource_id, Permission.VIEW)
+        assert resource.company_id is not None
+        company = self._companies.get(resource.company_id)
+        pending = [i for i in self._teams.pending_invitations(resource_id=resource.id) if not self._expire(i)]
+        return TeamOverview(
+            members=self._teams.members(resource.id),
+            pending=self.describe(pending),
+            external_invitations_enabled=company.external_invitations_enabled,
+            company_admin=actor.is_admin and actor.company_id == company.id,
+        )
+
+    def enable_external_invitations(self, actor: Actor, resource_id: str) -> None:
+        """A company admin turns external invitations on from a resource's Team tab."""
+        resource = self._access.resource(actor, resource_id, Permission.VIEW)
+        if not (actor.is_admin and actor.company_id == resource.company_id):
+            raise Forbidden("Only a company admin can enable external invitations.")
+        self._companies.set_external_invitations(actor.company_id, True)
+        log.info("company.external_invitations.enabled", company_id=actor.company_id)
+
+    def describe(self, invitations: list[Invitation]) -> list[InvitationView]:
+        """Invitations with their resource and inviter, in three queries whatever the count."""
+        resource_ids = {i.resource_id for i in invitations}
+        user_ids = {i.invited_by for i in invitations}
+        emails = {i.email for i in invitations}
+        resources = (
+            {r.id: r for r in self._session.scalars(select(Resource).where(Resource.id.in_(resource_ids)))}
+            if resource_ids
+            else {}
+        )
+        users = (
+            {u.id: u for u in self._session.scalars(select(User).where(User.id.in_(user_ids)))}
+            if user_ids
+            else {}
+        )
+        known = (
+            set(
+                self._session.scalars(
+                    select(func.lower(User.email)).where(func.lower(User.email).in_(emails))
+                )
+            )
+            if emails
+            else set()
+        )
+        views = []
+        for invitation in invitations:
+            resource = resources.get(invitation.resource_id)
+            inviter = users.get(invitation.invited_by)
+            views.append(
+                InvitationView(
+                    invitation=invitation,
+                    resource_name=resource.display_name if resource else invitation.resource_id,
+                    resource_type=resource.type if resource else "",
+                    invited_by=(f"{inviter.name} ({inviter.email})" if inviter.name else inviter.email)
+                    if inviter
+                    else "a former team member",
+                    has_account=invitation.email in known,
+                )
+            )
+        return views
+
     # --- invitations ----------------------------------------------------------------------------
 
-    def invite(self, actor: Actor, resource_id: str, email: str) -> Invitation:
+    def invite(self, actor: Actor, resource_id: str, email: str) -> IssuedInvitation:
         resource = self._access.resource(actor, resource_id, Permission.MANAGE_TEAM)
         assert resource.company_id is not None
         if not self._companies.get(resource.company_id).external_invitations_enabled:
@@ -79,6 +199,7 @@ class TeamService:
         if self._teams.pending_invitations(resource_id=resource.id, email=email):
             raise Conflict(f"{email} already has a pending invitation.")
         now = self._clock.now()
+        token = secrets.token_urlsafe(32)
         invitation = self._teams.add_invitation(
             Invitation(
                 resource_id=resource.id,
@@ -86,10 +207,11 @@ class TeamService:
                 invited_by=actor.user_id,
                 created_at=now,
                 expires_at=now + INVITATION_LIFETIME,
+                token_hash=token_hash(token),
             )
         )
         self._activity.record(resource.id, actor.email, "invitation.sent", email=email)
-        return invitation
+        return IssuedInvitation(invitation, token)
 
     def pending(self, actor: Actor, resource_id: str) -> list[Invitation]:
         resource = self._access.resource(actor, resource_id, Permission.VIEW)
@@ -112,6 +234,54 @@ class TeamService:
         invitation = self._teams.invitation(invitation_id)
         if invitation is None or invitation.email != actor.email.lower():
             raise NotFound(f"Invitation {invitation_id} not found.")
+        return self._respond(actor, invitation, accept)
+
+    # --- invitation links -----------------------------------------------------------------------
+
+    def by_link(self, token: str) -> Invitation:
+        """The pending invitation of a link; NotFound for an unknown, used or withdrawn link and
+        InvitationExpired for an expired one (nothing here tells whether the email has an account)."""
+        invitation = self._by_token(token)
+        if invitation is None:
+            raise NotFound("This invitation link is not valid. Check that you copied all of it.")
+        if self._expire(invitation):
+            raise InvitationExpired("This invitation has expired; ask for a new one.")
+        if invitation.status != InvitationStatus.PENDING:
+            raise NotFound(
+                _ANSWERED.get(InvitationStatus(invitation.status), "This invitation link is no longer valid.")
+            )
+        return invitation
+
+    def respond_by_link(self, actor: Actor, token: str, accept: bool) -> Invitation:
+        """The signed-in invitee answers through the link; the link is for its email only."""
+        invitation = self.by_link(token)
+        if invitation.email != actor.email.lower():
+            raise Forbidden(
+                f"This invitation is for {invitation.email}, but you are signed in as {actor.email}. "
+                "Sign out and open the link again."
+            )
+        return self._respond(actor, invitation, accept)
+
+    def join_with_new_account(self, token: str, name: str, password: str) -> tuple[Actor, Invitation]:
+        """An invitee without an account: a user (not an admin) in a company of their own, named
+        after their email, with no subscription and no Cloud Tokens, who accepts the invitation."""
+        invitation = self.by_link(token)
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise InvalidInput("Enter your name (up to 200 characters).", details={"field": "name"})
+        UserService.check_password(password)
+        if self._users.get_by_email(invitation.email) is not None:
+            raise Conflict(f"An account for {invitation.email} already exists; sign in to accept.")
+        company = self._companies.create(
+            self._free_company_name(invitation.email), enterprise_subscriptions=0, accounts=0
+        )
+        user = self._user_service.create(company.id, invitation.email, name=name)
+        self._user_service.set_password(user.id, password)
+        actor = actor_of(user)
+        log.info("user.joined_by_invitation", user_id=user.id, resource_id=invitation.resource_id)
+        return actor, self._respond(actor, invitation, accept=True)
+
+    def _respond(self, actor: Actor, invitation: Invitation, accept: bool) -> Invitation:
         self._answer(invitation, InvitationStatus.ACCEPTED if accept else InvitationStatus.DECLINED)
         if accept and self._teams.membership(invitation.resource_id, actor.user_id) is None:
             self._teams.add_member(
@@ -126,6 +296,23 @@ class TeamService:
         self._activity.record(invitation.resource_id, actor.email, action, email=invitation.email)
         return invitation
 
+    def _by_token(self, token: str) -> Invitation | None:
+        if not token or len(token) > 200:
+            return None
+        wanted = token_hash(token)
+        invitation = self._session.scalars(select(Invitation).where(Invitation.token_hash == wanted)).first()
+        # Found by its hash already; compared again in constant time, as `bearer` does.
+        if invitation is None or invitation.token_hash is None:
+            return None
+        return invitation if hmac.compare_digest(invitation.token_hash, wanted) else None
+
+    def _free_company_name(self, email: str) -> str:
+        name, n = email, 1
+        while self._companies.find(name) is not None:
+            n += 1
+            name = f"{email} ({n})"
+        return name
+
     def _answer(self, invitation: Invitation, status: InvitationStatus) -> None:
         if self._expire(invitation):
             raise InvitationExpired("This invitation has expired; ask for a new one.")
@@ -139,3 +326,10 @@ class TeamService:
         if invitation.status == InvitationStatus.PENDING and invitation.expires_at <= self._clock.now():
             invitation.status = InvitationStatus.EXPIRED
         return invitation.status == InvitationStatus.EXPIRED
+
+
+_ANSWERED: dict[InvitationStatus, str] = {
+    InvitationStatus.ACCEPTED: "This invitation has already been accepted; sign in to open the resource.",
+    InvitationStatus.DECLINED: "This invitation was declined.",
+    InvitationStatus.WITHDRAWN: "This invitation was withdrawn by the team.",
+}

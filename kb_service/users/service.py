@@ -72,12 +72,17 @@ class UserService:
     def by_email(self, email: str) -> User | None:
         return self._users.get_by_email(email)
 
-    def set_password(self, user_id: str, password: str) -> None:
+    @staticmethod
+    def check_password(password: str) -> None:
+        """InvalidInput unless the password is acceptable (checked before anything is created)."""
         if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
             raise InvalidInput(
                 f"A password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters.",
                 details={"field": "password"},
             )
+
+    def set_password(self, user_id: str, password: str) -> None:
+        self.check_password(password)
         self.get(user_id).password_hash = hash_password(password)
         log.info("user.password.set", user_id=user_id)
 

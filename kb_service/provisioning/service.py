@@ -143,6 +143,16 @@ class ProvisioningService:
         self._session.flush()
         return resource
 
+    def prerequisite_problem(self, actor: Actor) -> str | None:
+        """Why the caller's company cannot provision (the platform warning, an old price list), or None.
+
+        Read-only: the control center shows it before any form is filled in."""
+        try:
+            self._check_platform(self._companies.get(actor.company_id))
+        except PrerequisiteNotMet as exc:
+            return exc.message
+        return None
+
     def _check_platform(self, company: Company) -> None:
         if company.accounts != 1 or company.enterprise_subscriptions != 1:
             raise PrerequisiteNotMet(

@@ -75,6 +75,19 @@ class PortalSettings(BaseModel):
     # Send the session cookie only over HTTPS; turn on behind TLS.
     cookie_secure: bool = False
     session_minutes: int = Field(default=12 * 60, ge=5)
+    sign_in_window_minutes: int = Field(
+        default=15, ge=1, description="Failed portal sign-ins count against a limit for this long."
+    )
+    sign_in_max_failures_per_email: int = Field(
+        default=5,
+        ge=1,
+        description="Sign-in for an email is refused (429) after this many failures in the window.",
+    )
+    sign_in_max_failures_per_ip: int = Field(
+        default=20,
+        ge=1,
+        description="Sign-in from a client address is refused (429) after this many failures in the window.",
+    )
 
 
 class Settings(BaseSettings):

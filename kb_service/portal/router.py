@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from kb_service.deps import ClockDep, ProvisioningServiceDep, UserServiceDep
+from kb_service.deps import ClockDep, ProvisioningServiceDep, SessionDep, SettingsDep, UserServiceDep
 from kb_service.errors import KBError
 from kb_service.portal import consumption, content, control, invitations, keys, settings, team
 from kb_service.portal.formatting import RESOURCE_TYPE_LABELS, plan_capacity
@@ -34,6 +34,7 @@ from kb_service.portal.web import (
     templates,
 )
 from kb_service.provisioning.router import resource_out
+from kb_service.users.throttle import SignInThrottle
 from schemas.provisioning import ResourceTypeName
 
 log = structlog.get_logger(__name__)
@@ -61,6 +62,8 @@ def sign_in_page(
 def sign_in(
     request: Request,
     users: UserServiceDep,
+    session: SessionDep,
+    settings: SettingsDep,
     codec: CodecDep,
     clock: ClockDep,
     portal_session: PortalSessionDep,
@@ -68,13 +71,33 @@ def sign_in(
     password: Annotated[str, Form()],
 ) -> Response:
     assert portal_session is not None  # check_csrf refuses a post without a session
+    throttle = SignInThrottle(session, clock, settings.portal)
+    address = request.client.host if request.client else None
+    # Before any password work, and the same answer whether or not the account exists.
+    refusal = throttle.refusal(email, address)
+    if refusal is not None:
+        context = {"error": refusal.message, "email": email}
+        refused = render(
+            request,
+            "sign_in.html",
+            context,
+            codec=codec,
+            portal_session=portal_session,
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+        refused.headers["Retry-After"] = str(refusal.minutes * 60)
+        return refused
     try:
         actor = users.sign_in(email, password)
     except KBError as exc:
+        throttle.record_failure(email, address)
         context = {"error": exc.message, "email": email}
         return render(
             request, "sign_in.html", context, codec=codec, portal_session=portal_session, status_code=401
         )
+    cleared = throttle.clear(email)
+    if cleared:
+        log.info("portal.sign_in.failures_cleared", user_id=actor.user_id, failures=cleared)
     response = RedirectResponse(f"{PREFIX}/resources", status_code=status.HTTP_303_SEE_OTHER)
     # A fresh nonce on sign-in: a session planted before it is worth nothing after.
     password_hash = users.get(actor.user_id).password_hash

@@ -1,0 +1,109 @@
+"""Portal sign-in throttling: too many failures for one email or from one client address → refused.
+
+Each failed sign-in is a `SignInFailure` row under "email:<normalised email>" and one under
+"ip:<client address>". Before any password work the portal asks `retry_after`: while an email or an
+address has reached its limit within the window, sign-in is refused with the same answer whether or
+not the account exists. A success clears that email's failures; a key's rows older than the window
+are deleted whenever a failure is recorded under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from kb_service.clock import Clock
+from kb_service.config import PortalSettings
+from kb_service.users.models import SignInFailure
+
+log = structlog.get_logger(__name__)
+
+# The key column holds 400 characters; a longer submitted "email" is keyed by its digest.
+_MAX_KEY_VALUE = 320
+
+
+def _key(kind: str, value: str) -> str:
+    if len(value) > _MAX_KEY_VALUE:
+        value = "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    return f"{kind}:{value}"
+
+
+def email_key(email: str) -> str:
+    return _key("email", email.strip().lower())
+
+
+def ip_key(address: str | None) -> str:
+    return _key("ip", address or "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Sign-in is refused until `until`."""
+
+    until: datetime
+    now: datetime
+
+    @property
+    def minutes(self) -> int:
+        return max(1, math.ceil((self.until - self.now).total_seconds() / 60))
+
+    @property
+    def message(self) -> str:
+        unit = "minute" if self.minutes == 1 else "minutes"
+        return f"Too many sign-in attempts. Try again in {self.minutes} {unit}."
+
+
+class SignInThrottle:
+    def __init__(self, session: Session, clock: Clock, settings: PortalSettings) -> None:
+        self._session = session
+        self._clock = clock
+        self._window = timedelta(minutes=settings.sign_in_window_minutes)
+        self._email_limit = settings.sign_in_max_failures_per_email
+        self._ip_limit = settings.sign_in_max_failures_per_ip
+
+    def refusal(self, email: str, address: str | None) -> Refusal | None:
+        """Why sign-in must be refused now (the later of the two limits), or None."""
+        now = self._clock.now()
+        blocked = [
+            until
+            for key, limit in ((email_key(email), self._email_limit), (ip_key(address), self._ip_limit))
+            if (until := self._blocked_until(key, limit, now)) is not None
+        ]
+        if not blocked:
+            return None
+        log.info("user.sign_in.throttled", limits_reached=len(blocked))
+        return Refusal(max(blocked), now)
+
+    def _blocked_until(self, key: str, limit: int, now: datetime) -> datetime | None:
+        # With `limit` failures inside the window, the limit-th newest leaving it lifts the block.
+        query = (
+            select(SignInFailure.failed_at)
+            .where(SignInFailure.key == key, SignInFailure.failed_at > now - self._window)
+            .order_by(SignInFailure.failed_at.desc())
+            .offset(limit - 1)
+            .limit(1)
+        )
+        failed_at = self._session.scalar(query)
+        return None if failed_at is None else failed_at + self._window
+
+    def record_failure(self, email: str, address: str | None) -> None:
+        now = self._clock.now()
+        keys = [email_key(email), ip_key(address)]
+        self._session.execute(
+            delete(SignInFailure).where(
+                SignInFailure.key.in_(keys), SignInFailure.failed_at <= now - self._window
+            )
+        )
+        self._session.add_all(SignInFailure(key=key, failed_at=now) for key in keys)
+        self._session.flush()
+
+    def clear(self, email: str) -> int:
+        """Forget the failures of this email (after a successful sign-in); how many there were."""
+        result = self._session.execute(delete(SignInFailure).where(SignInFailure.key == email_key(email)))
+        return int(getattr(result, "rowcount", 0) or 0)

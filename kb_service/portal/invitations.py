@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from kb_service.deps import ClockDep, SessionDep, TeamServiceDep, UserServiceDep
+from kb_service.deps import ClockDep, SessionDep, SettingsDep, TeamServiceDep, UserServiceDep
 from kb_service.errors import InvalidInput, KBError
 from kb_service.portal.sessions import PortalSession
 from kb_service.portal.team import day
@@ -24,12 +24,14 @@ from kb_service.portal.web import (
     PortalActorDep,
     PortalSessionDep,
     SignInRequired,
+    client_address,
     get_portal_actor,
     render,
     set_session_cookie,
 )
 from kb_service.teams.service import InvitationExpired, TeamService
 from kb_service.users.service import Actor, UserService
+from kb_service.users.throttle import SignInThrottle
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -173,17 +175,20 @@ def sign_in_and_accept(
     request: Request,
     teams: TeamServiceDep,
     users: UserServiceDep,
+    session: SessionDep,
+    settings: SettingsDep,
     codec: CodecDep,
     clock: ClockDep,
     portal_session: PortalSessionDep,
     token: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
 ) -> Response:
-    """Sign in as the invited email and accept, in one post."""
+    """Sign in as the invited email and accept, in one post (throttled like the sign-in page)."""
     assert portal_session is not None
+    throttle = SignInThrottle(session, clock, settings.portal)
     try:
         invitation = teams.by_link(token)
-        actor = users.sign_in(invitation.email, password)
+        actor = throttle.sign_in(users, invitation.email, password, client_address(request))
         teams.respond_by_link(actor, token, accept=True)
     except KBError as exc:
         extra = {"error": exc.message}

@@ -28,13 +28,14 @@ from kb_service.portal.web import (
     PortalActorDep,
     PortalSessionDep,
     SignInRequired,
+    client_address,
     harden,
     render,
     set_session_cookie,
     templates,
 )
 from kb_service.provisioning.router import resource_out
-from kb_service.users.throttle import SignInThrottle
+from kb_service.users.throttle import SignInThrottle, TooManySignInAttempts
 from schemas.provisioning import ResourceTypeName
 
 log = structlog.get_logger(__name__)
@@ -72,32 +73,21 @@ def sign_in(
 ) -> Response:
     assert portal_session is not None  # check_csrf refuses a post without a session
     throttle = SignInThrottle(session, clock, settings.portal)
-    address = request.client.host if request.client else None
-    # Before any password work, and the same answer whether or not the account exists.
-    refusal = throttle.refusal(email, address)
-    if refusal is not None:
-        context = {"error": refusal.message, "email": email}
+    try:
+        actor = throttle.sign_in(users, email, password, client_address(request))
+    except KBError as exc:
+        context = {"error": exc.message, "email": email}
         refused = render(
             request,
             "sign_in.html",
             context,
             codec=codec,
             portal_session=portal_session,
-            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            status_code=exc.status_code,
         )
-        refused.headers["Retry-After"] = str(refusal.minutes * 60)
+        if isinstance(exc, TooManySignInAttempts):
+            refused.headers["Retry-After"] = str(exc.retry_after_seconds)
         return refused
-    try:
-        actor = users.sign_in(email, password)
-    except KBError as exc:
-        throttle.record_failure(email, address)
-        context = {"error": exc.message, "email": email}
-        return render(
-            request, "sign_in.html", context, codec=codec, portal_session=portal_session, status_code=401
-        )
-    cleared = throttle.clear(email)
-    if cleared:
-        log.info("portal.sign_in.failures_cleared", user_id=actor.user_id, failures=cleared)
     response = RedirectResponse(f"{PREFIX}/resources", status_code=status.HTTP_303_SEE_OTHER)
     # A fresh nonce on sign-in: a session planted before it is worth nothing after.
     password_hash = users.get(actor.user_id).password_hash

@@ -83,6 +83,11 @@ def check_csrf(
 CsrfChecked = Depends(check_csrf)
 
 
+def client_address(request: Request) -> str | None:
+    """The peer address (behind a proxy, run uvicorn with proxy headers so this is the client's)."""
+    return request.client.host if request.client else None
+
+
 def set_session_cookie(response: Response, request: Request, codec: CodecDep, value: PortalSession) -> None:
     settings = request.app.state.container.settings.portal
     response.set_cookie(

@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 
 from kb_service.clock import Clock
 from kb_service.config import PortalSettings
+from kb_service.errors import KBError
 from kb_service.users.models import SignInFailure
+from kb_service.users.service import Actor, UserService
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +59,15 @@ class Refusal:
     def message(self) -> str:
         unit = "minute" if self.minutes == 1 else "minutes"
         return f"Too many sign-in attempts. Try again in {self.minutes} {unit}."
+
+
+class TooManySignInAttempts(KBError):
+    status_code = 429
+    code = "too_many_sign_in_attempts"
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message, details={"retry_after_seconds": refusal.minutes * 60})
+        self.retry_after_seconds = refusal.minutes * 60
 
 
 class SignInThrottle:
@@ -107,3 +118,22 @@ class SignInThrottle:
         """Forget the failures of this email (after a successful sign-in); how many there were."""
         result = self._session.execute(delete(SignInFailure).where(SignInFailure.key == email_key(email)))
         return int(getattr(result, "rowcount", 0) or 0)
+
+    def sign_in(self, users: UserService, email: str, password: str, address: str | None) -> Actor:
+        """Every password sign-in goes through here (the sign-in page and the invitation page).
+
+        TooManySignInAttempts before any password work while a limit is reached; a failure is
+        recorded and re-raised; a success clears the email's failures.
+        """
+        refusal = self.refusal(email, address)
+        if refusal is not None:
+            raise TooManySignInAttempts(refusal)
+        try:
+            actor = users.sign_in(email, password)
+        except KBError:
+            self.record_failure(email, address)
+            raise
+        cleared = self.clear(email)
+        if cleared:
+            log.info("portal.sign_in.failures_cleared", user_id=actor.user_id, failures=cleared)
+        return actor

@@ -303,6 +303,26 @@ def test_an_existing_account_signs_in_and_accepts_in_one_post(
     assert [(m["email"], m["external"]) for m in members] == [(outsider.email, True)]
 
 
+def test_signing_in_on_the_invitation_page_is_throttled_like_the_sign_in_page(
+    client: TestClient, control_plane: ControlPlane
+) -> None:
+    cp = control_plane
+    admin, resource_id = _team(cp)
+    outsider = with_password(cp, cp.admin("Globex"))
+    sign_in(client, admin.email)
+    link = _invite(client, resource_id, outsider.email)
+    token = link.split("token=")[1]
+    client.cookies.clear()
+    action = "/portal/invitations/accept/sign-in"
+    for _ in range(5):
+        assert _post(client, link, action, token=token, password="not the password at all").status_code == 401
+    refused = _post(client, link, action, token=token, password=PASSWORD)
+    assert refused.status_code == 429
+    assert "Too many sign-in attempts. Try again in 15 minutes." in refused.text
+    # The failures count on the sign-in page too: one limit per account, wherever the form is.
+    assert sign_in(client, outsider.email).status_code == 429  # type: ignore[attr-defined]
+
+
 def test_signed_in_invitee_answers_on_the_link_and_on_the_invitations_page(
     client: TestClient, control_plane: ControlPlane
 ) -> None:

@@ -213,6 +213,7 @@ def _ids_of(values: Iterable[str]) -> list[str]:
 
 
 def _who(actor: str, emails: dict[str, str], keys: dict[str, str]) -> tuple[str, str]:
+    # "user:<id>": portal uploads logged before they were logged by email (as users' other acts are).
     if actor.startswith("user:"):
         user_id = actor.removeprefix("user:")
         return emails.get(user_id, "A removed user"), ""

@@ -30,8 +30,9 @@ class PortalContent:
         resource = self._access.resource(actor, resource_id, Permission.VIEW)
         if resource.type != ResourceType.KNOWLEDGE_BASE:
             raise NotFound(f"Knowledge base {resource_id} not found.")
-        # Content changes made here go to the resource's activity log under this user.
-        mark_actor(self._session, f"user:{actor.user_id}", self._clock)
+        # Content changes made here go to the resource's activity log under this user's email,
+        # as every other user action does.
+        mark_actor(self._session, actor.email, self._clock)
         return resource
 
     def frame(self, actor: Actor, resource_id: str) -> ResourceFrame:

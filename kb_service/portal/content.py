@@ -10,7 +10,6 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -27,6 +26,7 @@ from kb_service.errors import KBError
 from kb_service.keys.models import ApiKey
 from kb_service.knowledge.models import ChunkJob, Collection, Document, WorkStatus
 from kb_service.knowledge.service import KnowledgeService, Upload
+from kb_service.portal.formatting import moment
 from kb_service.portal.service import PortalContent
 from kb_service.portal.sessions import PortalSession, SessionCodec
 from kb_service.portal.web import (
@@ -193,7 +193,7 @@ def activity_rows(session: Session, entries: list[ActivityEntry]) -> list[dict[s
         rows.append(
             {
                 "at": entry.occurred_at,
-                "at_text": _time_text(entry.occurred_at),
+                "at_text": moment(entry.occurred_at),
                 "who": who,
                 "who_note": who_note,
                 "action": ACTION_LABELS.get(entry.action, entry.action),
@@ -233,10 +233,6 @@ def _subject(action: str, detail: dict[str, Any]) -> str:
     if "key_id" in detail:
         return f"kb_{detail['key_id']}_…"
     return ""
-
-
-def _time_text(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _content_page(

@@ -28,7 +28,7 @@ from kb_service.deps import (
     ProvisioningServiceDep,
 )
 from kb_service.errors import Forbidden, InvalidInput, KBError
-from kb_service.portal.formatting import RESOURCE_TYPE_LABELS, plan_capacity
+from kb_service.portal.formatting import RESOURCE_TYPE_LABELS, day, plan_capacity
 from kb_service.portal.sessions import PortalSession, SessionCodec
 from kb_service.portal.web import (
     PREFIX,
@@ -87,7 +87,7 @@ class Overview:
 def status_text(out: ResourceOut) -> str:
     """The seeds' wording for a scheduled deprovisioning ("Deprovisioning on 2026-12-14")."""
     if out.status == ResourceStatus.DEPROVISIONING_SCHEDULED and out.deprovision_on:
-        return f"Deprovisioning on {out.deprovision_on.isoformat()}"
+        return f"Deprovisioning on {day(out.deprovision_on)}"
     return out.status_label
 
 
@@ -233,7 +233,7 @@ def _notice(
     if done == "provisioned":
         return f"{name} was provisioned."
     if done == "deprovision" and out.deprovision_on:
-        return f"{name} will be deprovisioned on {out.deprovision_on}; it stays usable until then."
+        return f"{name} will be deprovisioned on {day(out.deprovision_on)}; it stays usable until then."
     if done == "capacity" and out.scheduled_change:
         size = out.scheduled_change.plan or f"{out.scheduled_change.cloud_tokens:,} Cloud Tokens"
         return f"The change of {name} to {size} is scheduled for {out.scheduled_change.on}."

@@ -1,6 +1,8 @@
-"""Numbers and labels as the seeds show them: "1.6k", "1,521", "0.82"."""
+"""Numbers, dates and labels as the seeds show them: "1.6k", "1,521", "June 25, 2026"."""
 
 from __future__ import annotations
+
+from datetime import date, datetime
 
 from kb_service.provisioning.service import ResourceView
 
@@ -22,6 +24,20 @@ def compact(value: int | float) -> str:
             text = f"{value / size:.1f}".removesuffix(".0")
             return f"{text}{suffix}"
     return thousands(value)
+
+
+def day(value: date | None, missing: str = "—") -> str:
+    """ "June 25, 2026" (a datetime shows its UTC day); `missing` for None."""
+    if value is None:
+        return missing
+    return f"{value:%B} {value.day}, {value.year}"
+
+
+def moment(value: datetime | None, missing: str = "Never") -> str:
+    """ "June 25, 2026 14:05 UTC"; `missing` for None."""
+    if value is None:
+        return missing
+    return f"{day(value)} {value:%H:%M} UTC"
 
 
 def plan_capacity(view: ResourceView, genai_units_per_month: int | None) -> str:

@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kb_service.deps import ClockDep, SessionDep, SettingsDep, TeamServiceDep, UserServiceDep
 from kb_service.errors import InvalidInput, KBError
+from kb_service.portal.formatting import day
 from kb_service.portal.sessions import PortalSession
-from kb_service.portal.team import day
 from kb_service.portal.web import (
     PREFIX,
     CodecDep,

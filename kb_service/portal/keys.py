@@ -8,7 +8,6 @@ base's key comes with a paired key for its embeddings resource; both rows say so
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, status
@@ -20,6 +19,7 @@ from kb_service.deps import ClockDep, SessionDep
 from kb_service.errors import Forbidden, KBError, NotFound
 from kb_service.keys.models import ApiKey
 from kb_service.keys.service import IssuedKey, KeyManagement, KeyService
+from kb_service.portal.formatting import moment
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
 from kb_service.portal.sessions import PortalSession
 from kb_service.portal.web import PREFIX, CodecDep, CsrfChecked, PortalActorDep, PortalSessionDep, render
@@ -30,13 +30,6 @@ from kb_service.users.service import Actor
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 DESCRIPTION_MAX = 500  # the column's width, as /v1's KeyCreate
-
-
-def when(moment: datetime | None, never: str = "Never") -> str:
-    """ "Jan 15, 2026 12:00 UTC"; `never` when there is no moment."""
-    if moment is None:
-        return never
-    return f"{moment:%b} {moment.day}, {moment.year} {moment:%H:%M} UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +73,9 @@ class PortalKeys:
             KeyRow(
                 id=k.id,
                 description=k.description,
-                created=when(k.created_at),
-                last_used=when(k.last_used_at),
-                revoked=when(k.revoked_at) if k.revoked_at else None,
+                created=moment(k.created_at),
+                last_used=moment(k.last_used_at),
+                revoked=moment(k.revoked_at) if k.revoked_at else None,
                 paired_note=notes.get(k.id),
             )
             for k in ordered

@@ -8,7 +8,6 @@ refused change comes back next to the form it belongs to. Forbidden changes are 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, Form, Request, status
@@ -35,11 +34,6 @@ CHANGES = {
     "default_model": ("default-model", "The default model was saved."),
 }
 SAVED_NOTICES = {route: notice for route, notice in CHANGES.values()}
-
-
-def day(value: date | None, missing: str = "—") -> str:
-    """ "Jan 15, 2026"."""
-    return f"{value:%b} {value.day}, {value.year}" if value is not None else missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +85,6 @@ def _settings_page(
         "linked_kbs": linked(provisioning, actor, settings.linked_knowledge_base_ids),
         "linked_embeddings": linked(provisioning, actor, embeddings),
         "environments": ENVIRONMENTS,
-        "day": day,
         "errors": errors,
         # A refusal of a change this page offers no form for (a hand-made post) goes on top.
         "page_error": next((m for f, m in errors.items() if not offered[f]), None),

@@ -7,7 +7,6 @@ invitation's link is shown once, in a dialog, to the person who made it: nothing
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, status
@@ -16,6 +15,7 @@ from pydantic import ValidationError
 
 from kb_service.deps import TeamServiceDep
 from kb_service.errors import InvalidInput, KBError
+from kb_service.portal.formatting import day
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
 from kb_service.portal.sessions import PortalSession
 from kb_service.portal.web import (
@@ -39,11 +39,6 @@ NOTICES = {
     "withdrawn": "Invitation withdrawn; its link no longer works.",
     "enabled": "External invitations are now enabled for your company.",
 }
-
-
-def day(value: datetime) -> str:
-    """29 Jan 2026."""
-    return f"{value.day} {value:%b %Y}"
 
 
 def _team_page(

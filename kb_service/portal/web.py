@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from kb_service.deps import ClockDep, ContainerDep, SessionDep
 from kb_service.errors import KBError
-from kb_service.portal.formatting import RESOURCE_TYPE_LABELS, compact, thousands
+from kb_service.portal.formatting import RESOURCE_TYPE_LABELS, compact, day, moment, thousands
 from kb_service.portal.sessions import COOKIE_NAME, PortalSession, SessionCodec, load_secret
 from kb_service.users.repository import UserRepository
 from kb_service.users.service import Actor, actor_of
@@ -24,7 +24,10 @@ CONTENT_SECURITY_POLICY = "default-src 'self'; frame-ancestors 'none'; form-acti
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["compact"] = compact
 templates.env.filters["thousands"] = thousands
+templates.env.filters["day"] = day
+templates.env.filters["moment"] = moment
 templates.env.globals["type_labels"] = RESOURCE_TYPE_LABELS
+templates.env.globals["day"] = day
 
 
 class SignInRequired(Exception):

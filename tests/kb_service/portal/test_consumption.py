@@ -84,7 +84,7 @@ def test_an_embeddings_resource_shows_exactly_what_an_upload_metered(
     assert _usage_figure(text) == summary["display"]
     assert f"{summary['percent_used']}%" in text
     refill = date.fromisoformat(summary["refill_on"])
-    assert f"Bundle refills on <strong data-refill>{refill.day} {refill:%B %Y}</strong>" in text
+    assert f"Bundle refills on <strong data-refill>{refill:%B} {refill.day}, {refill.year}</strong>" in text
     chart = _chart(text)
     assert sum(chart["input_tokens"]) == metered
     assert chart["input_tokens"] == [d["input_tokens"] for d in api_week["days"]]
@@ -175,7 +175,7 @@ def test_each_range_shows_its_days_and_the_seeds_figure(
     default = client.get(url)
     assert _chart(default.text)["labels"] == _chart(client.get(url, params={"range": "BM"}).text)["labels"]
     assert f"{summary['percent_used']}%" in default.text
-    assert "Bundle refills on <strong data-refill>10 March 2026</strong>" in default.text
+    assert "Bundle refills on <strong data-refill>March 10, 2026</strong>" in default.text
     assert get_model(HAIKU).display_name in default.text  # no plan: the model stands for it
     assert "1,600 GenAI units per bundle month" in default.text
     assert "is used up" not in default.text
@@ -184,7 +184,7 @@ def test_each_range_shows_its_days_and_the_seeds_figure(
     exhausted = client.get(url).text
     assert _json(client.get(f"/v1/resources/{resource_id}/consumption", headers=admin.headers))["exhausted"]
     assert "The allocation for this bundle month is used up" in exhausted
-    assert "until the refill on 2026-03-10" in exhausted
+    assert "until the refill on March 10, 2026" in exhausted
 
 
 def test_the_csv_export_is_the_api_export_as_a_named_download(

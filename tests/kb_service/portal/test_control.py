@@ -126,8 +126,8 @@ def test_deprovision_shows_the_scheduled_date(client: TestClient, control_plane:
     assert response.status_code == 303
     page = client.get(response.headers["location"]).text
     # Activated 2026-01-15: the bundle month ends 2026-02-15.
-    assert "Deprovisioning on 2026-02-15" in _row(page, "Support tickets")
-    assert "Support tickets will be deprovisioned on 2026-02-15" in page
+    assert "Deprovisioning on February 15, 2026" in _row(page, "Support tickets")
+    assert "Support tickets will be deprovisioned on February 15, 2026" in page
     assert f'id="deprovision-{kb["id"]}"' not in page  # not offered twice
     assert client.post(f"{CONTROL}/resources/{kb['id']}/deprovision").status_code == 403  # no CSRF
 
@@ -168,7 +168,7 @@ def test_plan_downgrade_is_scheduled_and_cancellable(client: TestClient, control
     page = client.get(CONTROL).text
     row = _row(page, "Writer")
     assert "PLAN DOWNGRADE SCHEDULED" in row
-    assert "Change to M on 2026-02-15" in row
+    assert "Change to M on February 15, 2026" in row
     assert "Cancel scheduled change" in row
     response = client.post(f"{CONTROL}/resources/{rid}/capacity/cancel", data={"csrf_token": token})
     assert "The scheduled change of Writer was cancelled." in response.text

@@ -54,7 +54,7 @@ def _day(iso: str) -> str:
     from datetime import date
 
     d = date.fromisoformat(iso)
-    return f"{d:%b} {d.day}, {d.year}"
+    return f"{d:%B} {d.day}, {d.year}"
 
 
 def test_text_settings_show_every_field_as_v1_reports_it(

@@ -62,7 +62,7 @@ def test_team_tab_lists_members_and_offers_the_forms(client: TestClient, control
     assert "Member added." in page.text
     members = page.text.split('aria-label="Members"')[1].split("</table>")[0]
     assert "sam@acme.example" in members and "Internal" in members
-    assert "15 Jan 2026" in members
+    assert "January 15, 2026" in members
 
     unknown = _post(client, team, f"{team}/members", email="nobody@acme.example")
     assert unknown.status_code == 404
@@ -84,8 +84,8 @@ def test_an_invitation_link_is_shown_once_and_withdrawing_kills_it(
     text = response.text
     assert "data-open-on-load" in text
     assert (
-        "Send this link to <strong>guest@elsewhere.example</strong>; it works once and expires on 29 Jan 2026"
-        in text
+        "Send this link to <strong>guest@elsewhere.example</strong>; "
+        "it works once and expires on January 29, 2026" in text
     )
     assert 'data-copy="invitation-link"' in text and "Copy link" in text
     link = html.unescape(_LINK.search(text).group(1))  # type: ignore[union-attr]
@@ -94,7 +94,7 @@ def test_an_invitation_link_is_shown_once_and_withdrawing_kills_it(
     page = client.get(team).text
     assert token not in page  # shown once
     pending = page.split('aria-label="Pending invitations"')[1].split("</table>")[0]
-    assert "guest@elsewhere.example" in pending and "29 Jan 2026" in pending and ">Withdraw<" in pending
+    assert "guest@elsewhere.example" in pending and "January 29, 2026" in pending and ">Withdraw<" in pending
 
     duplicate = _post(client, team, f"{team}/invitations", email="guest@elsewhere.example")
     assert duplicate.status_code == 409
@@ -152,7 +152,7 @@ def test_an_invitee_creates_an_account_and_lands_on_the_resource(
     assert page.status_code == 200
     assert "Join Assistant" in page.text
     assert "admin (admin@acme.example)" in page.text
-    assert "29 Jan 2026" in page.text
+    assert "January 29, 2026" in page.text
     assert "Create your account" in page.text
     for label in ("Name", "Password", "Confirm password", "Create account and join"):
         assert f">{label}<" in page.text

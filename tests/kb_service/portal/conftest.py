@@ -9,8 +9,19 @@ from fastapi.testclient import TestClient
 from kb_service.db import session_scope
 from kb_service.users.service import UserService
 from tests.factories.controlplane import ControlPlane, TestUser, clock, control_plane
+from tests.kb_service.portal.live import browser, live_container, live_server, screenshots
 
-__all__ = ["clock", "control_plane", "csrf_of", "sign_in", "with_password"]
+__all__ = [
+    "browser",
+    "clock",
+    "control_plane",
+    "csrf_of",
+    "live_container",
+    "live_server",
+    "screenshots",
+    "sign_in",
+    "with_password",
+]
 
 PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

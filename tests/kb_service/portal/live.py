@@ -1,9 +1,9 @@
 """Browser-test support: the app under uvicorn on a free port, Debian's Chromium, screenshot folders.
 
-Import the fixtures into a test module (`from tests.kb_service.portal.live import ...`); Playwright
-never downloads a browser here, it launches /usr/bin/chromium. Screenshots go to
-`test-artifacts/screenshots/<test name>/` (or under `$KB_SCREENSHOT_DIR`), created by the tests and
-ignored by git.
+The fixtures (`browser`, `live_container`, `live_server`, `screenshots`) reach the portal tests
+through conftest.py. Playwright never downloads a browser here, it launches /usr/bin/chromium.
+Screenshots go to `test-artifacts/screenshots/<test name>/` (or under `$KB_SCREENSHOT_DIR`), created
+by the tests and ignored by git.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import playwright.sync_api as playwright_sync
 import pytest
 import uvicorn
 
@@ -24,9 +25,6 @@ from kb_service.container import Container
 from kb_service.dispatch import RecordingDispatcher
 from kb_service.embedders.factory import EmbedderRegistry
 from kb_service.migrations import upgrade
-from tests.kb_service.portal.conftest import PASSWORD
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -121,6 +119,7 @@ def seed_company(container: Container) -> str:
     from kb_service.provisioning.service import ProvisioningService
     from kb_service.users.service import UserService, actor_of
     from schemas.provisioning import ProvisionRequest
+    from tests.kb_service.portal.conftest import PASSWORD
 
     clock = SystemClock()
     with session_scope(container.sessions) as session:

@@ -15,16 +15,7 @@ import pytest
 
 from kb_service.container import Container
 from tests.kb_service.portal.conftest import PASSWORD
-from tests.kb_service.portal.live import (
-    LiveServer,
-    browser,
-    live_container,
-    live_server,
-    playwright_sync,
-    screenshots,
-)
-
-__all__ = ["browser", "live_container", "live_server", "screenshots"]
+from tests.kb_service.portal.live import LiveServer, playwright_sync
 
 pytestmark = pytest.mark.browser
 

@@ -30,16 +30,7 @@ from kb_service.resources.models import Resource
 from kb_service.users.service import UserService
 from tests.conftest import PDF_DIR, Drainer
 from tests.kb_service.portal.conftest import PASSWORD
-from tests.kb_service.portal.live import (
-    LiveServer,
-    browser,
-    live_container,
-    live_server,
-    playwright_sync,
-    screenshots,
-)
-
-__all__ = ["browser", "live_container", "live_server", "screenshots"]
+from tests.kb_service.portal.live import LiveServer, playwright_sync
 
 pytestmark = pytest.mark.browser
 

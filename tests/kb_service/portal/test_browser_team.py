@@ -10,17 +10,7 @@ import pytest
 
 from kb_service.container import Container
 from tests.kb_service.portal.conftest import PASSWORD
-from tests.kb_service.portal.live import (
-    LiveServer,
-    browser,
-    live_container,
-    live_server,
-    playwright_sync,
-    screenshots,
-    seed_company,
-)
-
-__all__ = ["browser", "live_container", "live_server", "screenshots"]
+from tests.kb_service.portal.live import LiveServer, playwright_sync, seed_company
 
 pytestmark = pytest.mark.browser
 

@@ -238,6 +238,9 @@ def test_an_admin_provisions_fills_shares_and_deprovisions_a_knowledge_base(
     expect(guest.get_by_role("link", name="Control center")).to_have_count(0)
     refused = guest_context.request.get(f"{base}/portal/control")
     assert refused.status == 403
+    guest.get_by_role("link", name="Invitations").click()
+    expect(guest.get_by_text("No pending invitations")).to_be_visible()
+    snap(guest, "invitations-empty")
     guest_context.close()
 
     page.reload()
@@ -256,4 +259,18 @@ def test_an_admin_provisions_fills_shares_and_deprovisions_a_knowledge_base(
     )
     expect(row).to_contain_text(re.compile(r"Deprovisioning on [A-Z][a-z]+ \d{1,2}, \d{4}"))
     snap(page, "deprovision-scheduled")
+
+    # A laptop-sized window: the pages reflow, nothing needs sideways scrolling.
+    page.set_viewport_size({"width": 1024, "height": 768})
+    for path, name in (
+        ("/portal/control", "control-1024"),
+        (f"/portal/resources/{kb_id}/content", "content-1024"),
+        (f"/portal/resources/{embeddings_id}/consumption", "consumption-1024"),
+    ):
+        page.goto(f"{base}{path}")
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 1024px"
+        snap(page, name)
     context.close()

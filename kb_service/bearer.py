@@ -30,7 +30,7 @@ class NewSecret:
 def issue(prefix: str) -> NewSecret:
     handle = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
-    return NewSecret(handle, _hash(secret), f"{prefix}_{handle}_{secret}")
+    return NewSecret(handle, hash_secret(secret), f"{prefix}_{handle}_{secret}")
 
 
 def split(prefix: str, presented: str) -> tuple[str, str] | None:
@@ -42,7 +42,7 @@ def split(prefix: str, presented: str) -> tuple[str, str] | None:
 
 
 def matches(secret_hash: str, secret: str) -> bool:
-    return hmac.compare_digest(secret_hash, _hash(secret))
+    return hmac.compare_digest(secret_hash, hash_secret(secret))
 
 
 class StoredSecret(Protocol):
@@ -75,5 +75,5 @@ def touch_due(last_used_at: datetime | None, now: datetime) -> bool:
     return last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
 
 
-def _hash(secret: str) -> str:
+def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()

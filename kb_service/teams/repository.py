@@ -47,6 +47,9 @@ class TeamRepository:
     def invitation(self, invitation_id: str) -> Invitation | None:
         return self._session.get(Invitation, invitation_id)
 
+    def invitation_by_token_hash(self, token_hash: str) -> Invitation | None:
+        return self._session.scalars(select(Invitation).where(Invitation.token_hash == token_hash)).first()
+
     def pending_invitations(
         self, *, resource_id: str | None = None, email: str | None = None
     ) -> list[Invitation]:

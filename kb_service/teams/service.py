@@ -8,8 +8,6 @@ signing in or, without an account yet, creating one in a company of their own.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +17,7 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kb_service import bearer
 from kb_service.activity.service import ActivityService
 from kb_service.clock import Clock
 from kb_service.companies.service import CompanyService
@@ -78,10 +77,6 @@ class TeamOverview:
 def accept_url(token: str) -> str:
     """The acceptance page of an invitation link, relative to the service's origin."""
     return f"{ACCEPT_PATH}?token={quote(token, safe='')}"
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class TeamService:
@@ -207,7 +202,7 @@ class TeamService:
                 invited_by=actor.user_id,
                 created_at=now,
                 expires_at=now + INVITATION_LIFETIME,
-                token_hash=token_hash(token),
+                token_hash=bearer.hash_secret(token),
             )
         )
         self._activity.record(resource.id, actor.email, "invitation.sent", email=email)
@@ -299,12 +294,11 @@ class TeamService:
     def _by_token(self, token: str) -> Invitation | None:
         if not token or len(token) > 200:
             return None
-        wanted = token_hash(token)
-        invitation = self._session.scalars(select(Invitation).where(Invitation.token_hash == wanted)).first()
-        # Found by its hash already; compared again in constant time, as `bearer` does.
+        invitation = self._teams.invitation_by_token_hash(bearer.hash_secret(token))
+        # Found by its hash already; compared again in constant time, as API keys are.
         if invitation is None or invitation.token_hash is None:
             return None
-        return invitation if hmac.compare_digest(invitation.token_hash, wanted) else None
+        return invitation if bearer.matches(invitation.token_hash, token) else None
 
     def _free_company_name(self, email: str) -> str:
         name, n = email, 1

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from kb_service.catalog import UnknownModelError, get_model
@@ -20,7 +20,7 @@ from kb_service.consumption.service import Series, Summary
 from kb_service.deps import ClockDep, ConsumptionServiceDep
 from kb_service.errors import NotFound
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
-from kb_service.portal.web import PREFIX, CodecDep, PortalActorDep, PortalSessionDep, render
+from kb_service.portal.web import PREFIX, PageDep, PortalActorDep
 from schemas.consumption import Range
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -96,20 +96,14 @@ def page_context(frame: ResourceFrame, summary: Summary, series: Series, range_:
 
 @router.get("/resources/{resource_id}/consumption")
 def consumption_page(
-    request: Request,
-    frame: ResourceFrameDep,
-    actor: PortalActorDep,
-    service: ConsumptionServiceDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
-    range: RangeQuery = "BM",
+    page: PageDep, frame: ResourceFrameDep, service: ConsumptionServiceDep, range: RangeQuery = "BM"
 ) -> HTMLResponse:
-    assert portal_session is not None
     _metered(frame)
-    summary = service.summary(actor, frame.resource.id)
-    series = service.series(actor, frame.resource.id, range)
-    context = {**frame.context("consumption"), "actor": actor, **page_context(frame, summary, series, range)}
-    return render(request, "consumption.html", context, codec=codec, portal_session=portal_session)
+    summary = service.summary(page.actor, frame.resource.id)
+    series = service.series(page.actor, frame.resource.id, range)
+    return page.render(
+        "consumption.html", {**frame.context("consumption"), **page_context(frame, summary, series, range)}
+    )
 
 
 @router.get("/resources/{resource_id}/consumption.csv")

@@ -28,14 +28,12 @@ from kb_service.knowledge.models import ChunkJob, Collection, Document, WorkStat
 from kb_service.knowledge.service import KnowledgeService, Upload
 from kb_service.portal.formatting import moment
 from kb_service.portal.service import PortalContent
-from kb_service.portal.sessions import PortalSession, SessionCodec
 from kb_service.portal.web import (
     PREFIX,
-    CodecDep,
     CsrfChecked,
+    Page,
+    PageDep,
     PortalActorDep,
-    PortalSessionDep,
-    render,
 )
 from kb_service.users.models import User
 from kb_service.users.service import Actor
@@ -236,16 +234,14 @@ def _subject(action: str, detail: dict[str, Any]) -> str:
 
 
 def _content_page(
-    request: Request,
-    actor: Actor,
+    page: Page,
     content: PortalContent,
     activity: ContentActivity,
     resource_id: str,
-    codec: SessionCodec,
-    portal_session: PortalSession,
     extra: dict[str, Any],
     status_code: int = 200,
 ) -> HTMLResponse:
+    request, actor = page.request, page.actor
     kb = content.knowledge_base(actor, resource_id)
     frame = content.frame(actor, resource_id)
     knowledge = content.knowledge(kb)
@@ -258,7 +254,6 @@ def _content_page(
     activity_pager = _pager(activity_page, ACTIVITY_PER_PAGE, activity_total, len(activity_rows_))
     context: dict[str, Any] = {
         **frame.context("content"),
-        "actor": actor,
         "kb": kb,
         "documents": [document_row(d) for d in documents],
         "documents_total": total,
@@ -287,28 +282,14 @@ def _content_page(
         "deleted": _notice(request.query_params.get("deleted")),
         **extra,
     }
-    return render(
-        request,
-        "content.html",
-        context,
-        codec=codec,
-        portal_session=portal_session,
-        status_code=status_code,
-    )
+    return page.render("content.html", context, status_code)
 
 
 @router.get("/resources/{resource_id}/content")
 def content_page(
-    request: Request,
-    resource_id: str,
-    actor: PortalActorDep,
-    content: PortalContentDep,
-    activity: ContentActivityDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
+    page: PageDep, resource_id: str, content: PortalContentDep, activity: ContentActivityDep
 ) -> HTMLResponse:
-    assert portal_session is not None
-    return _content_page(request, actor, content, activity, resource_id, codec, portal_session, {})
+    return _content_page(page, content, activity, resource_id, {})
 
 
 @router.get("/resources/{resource_id}/documents.json")
@@ -337,21 +318,17 @@ def metadata_rows(keys: list[str], values: list[str]) -> dict[str, str]:
 
 @router.post("/resources/{resource_id}/content/upload", dependencies=[CsrfChecked])
 def upload_documents(
-    request: Request,
+    page: PageDep,
     resource_id: str,
-    actor: PortalActorDep,
     content: PortalContentDep,
     activity: ContentActivityDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
     files: Annotated[list[UploadFile], File()],
     collection: Annotated[str, Form()] = "",
     meta_key: Annotated[list[str] | None, Form()] = None,
     meta_value: Annotated[list[str] | None, Form()] = None,
     pdf_password: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    assert portal_session is not None
-    knowledge = content.knowledge(content.knowledge_base(actor, resource_id))
+    knowledge = content.knowledge(content.knowledge_base(page.actor, resource_id))
     metadata = json.dumps(metadata_rows(meta_key or [], meta_value or []))
     try:
         for file in files:
@@ -364,22 +341,17 @@ def upload_documents(
             )
     except KBError as exc:
         extra = {"upload_error": exc.message}
-        return _content_page(
-            request, actor, content, activity, resource_id, codec, portal_session, extra, exc.status_code
-        )
+        return _content_page(page, content, activity, resource_id, extra, exc.status_code)
     target = f"{PREFIX}/resources/{resource_id}/content?uploaded={len(files)}"
     return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/resources/{resource_id}/content/search", dependencies=[CsrfChecked])
 def search_playground(
-    request: Request,
+    page: PageDep,
     resource_id: str,
-    actor: PortalActorDep,
     content: PortalContentDep,
     activity: ContentActivityDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
     query: Annotated[str, Form()],
     collections: Annotated[list[str] | None, Form()] = None,
     meta_key: Annotated[list[str] | None, Form()] = None,
@@ -387,7 +359,6 @@ def search_playground(
     max_results: Annotated[int, Form(ge=1, le=100)] = 5,
     min_similarity: Annotated[float, Form(ge=0.0, le=1.0)] = 0.0,
 ) -> HTMLResponse:
-    assert portal_session is not None
     metadata = metadata_rows(meta_key or [], meta_value or [])
     form = {
         "query": query,
@@ -397,7 +368,7 @@ def search_playground(
         "min_similarity": min_similarity,
     }
     extra: dict[str, Any] = {"search": form}
-    kb = content.knowledge_base(actor, resource_id)
+    kb = content.knowledge_base(page.actor, resource_id)
     try:
         request_model = SearchRequest(
             query=query,
@@ -409,7 +380,7 @@ def search_playground(
         extra["hits"] = content.retrieval(kb).search(request_model).hits
     except KBError as exc:
         extra["search_error"] = exc.message
-    return _content_page(request, actor, content, activity, resource_id, codec, portal_session, extra)
+    return _content_page(page, content, activity, resource_id, extra)
 
 
 @router.post("/resources/{resource_id}/content/documents/{document_id}/delete", dependencies=[CsrfChecked])

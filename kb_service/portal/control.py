@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any, get_args
 
-from fastapi import APIRouter, Depends, Form, Header, Request, status
+from fastapi import APIRouter, Depends, Form, Header, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -28,15 +28,15 @@ from kb_service.deps import (
     ProvisioningServiceDep,
 )
 from kb_service.errors import Forbidden, InvalidInput, KBError
-from kb_service.portal.formatting import RESOURCE_TYPE_LABELS, day, plan_capacity
-from kb_service.portal.sessions import PortalSession, SessionCodec
+from kb_service.portal.formatting import day, plan_capacity
 from kb_service.portal.web import (
     PREFIX,
     CodecDep,
     CsrfChecked,
+    Page,
+    PageDep,
     PortalActorDep,
     PortalSessionDep,
-    render,
 )
 from kb_service.provisioning.router import resource_out
 from kb_service.provisioning.service import (
@@ -124,24 +124,17 @@ def _rows(shown: list[ResourceView], views: list[ResourceView], on_day: date) ->
 class ControlPage:
     """An admin's control-center request: the services and session every page of it renders with."""
 
-    request: Request
-    actor: Actor
+    page: Page
     provisioning: ProvisioningService
     companies: CompanyService
     clock: Clock
-    codec: SessionCodec
-    portal_session: PortalSession
+
+    @property
+    def actor(self) -> Actor:
+        return self.page.actor
 
     def render(self, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-        context = {"actor": self.actor, "type_labels": RESOURCE_TYPE_LABELS, **context}
-        return render(
-            self.request,
-            template,
-            context,
-            codec=self.codec,
-            portal_session=self.portal_session,
-            status_code=status_code,
-        )
+        return self.page.render(template, context, status_code)
 
     def prerequisites(self) -> dict[str, Any]:
         problem = self.provisioning.prerequisite_problem(self.actor)
@@ -193,16 +186,10 @@ class ControlPage:
 
 
 def get_control_page(
-    request: Request,
-    actor: PortalActorDep,
-    provisioning: ProvisioningServiceDep,
-    companies: CompanyServiceDep,
-    clock: ClockDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
+    page: PageDep, provisioning: ProvisioningServiceDep, companies: CompanyServiceDep, clock: ClockDep
 ) -> ControlPage:
-    assert portal_session is not None  # a signed-in actor has a session
-    return ControlPage(request, admin_only(actor), provisioning, companies, clock, codec, portal_session)
+    admin_only(page.actor)
+    return ControlPage(page, provisioning, companies, clock)
 
 
 ControlPageDep = Annotated[ControlPage, Depends(get_control_page)]

@@ -21,6 +21,7 @@ from kb_service.portal.web import (
     PREFIX,
     CodecDep,
     CsrfChecked,
+    PageDep,
     PortalActorDep,
     PortalSessionDep,
     SignInRequired,
@@ -217,14 +218,7 @@ def answer(
 
 
 @router.get("/invitations")
-def my_invitations(
-    request: Request,
-    actor: PortalActorDep,
-    teams: TeamServiceDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
-) -> HTMLResponse:
-    assert portal_session is not None
+def my_invitations(page: PageDep, teams: TeamServiceDep) -> HTMLResponse:
     rows = [
         {
             "id": view.invitation.id,
@@ -233,11 +227,10 @@ def my_invitations(
             "invited_by": view.invited_by,
             "expires": day(view.invitation.expires_at),
         }
-        for view in teams.describe(teams.mine(actor))
+        for view in teams.describe(teams.mine(page.actor))
     ]
-    notice = NOTICES.get(request.query_params.get("notice", ""))
-    context = {"actor": actor, "rows": rows, "notice": notice}
-    return render(request, "invitations.html", context, codec=codec, portal_session=portal_session)
+    notice = NOTICES.get(page.request.query_params.get("notice", ""))
+    return page.render("invitations.html", {"rows": rows, "notice": notice})
 
 
 @router.post("/invitations/{invitation_id}/respond", dependencies=[CsrfChecked])

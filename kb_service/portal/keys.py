@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request, status
+from fastapi import APIRouter, Depends, Form, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -21,8 +21,7 @@ from kb_service.keys.models import ApiKey
 from kb_service.keys.service import IssuedKey, KeyManagement, KeyService
 from kb_service.portal.formatting import moment
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
-from kb_service.portal.sessions import PortalSession
-from kb_service.portal.web import PREFIX, CodecDep, CsrfChecked, PortalActorDep, PortalSessionDep, render
+from kb_service.portal.web import PREFIX, CsrfChecked, Page, PageDep, PortalActorDep
 from kb_service.provisioning.repository import ProvisioningRepository
 from kb_service.resources.repository import ResourceRepository
 from kb_service.teams.access import Access
@@ -122,23 +121,15 @@ PortalKeysDep = Annotated[PortalKeys, Depends(get_portal_keys)]
 
 
 def _keys_page(
-    request: Request,
-    frame: ResourceFrame,
-    actor: Actor,
-    keys: PortalKeys,
-    codec: CodecDep,
-    portal_session: PortalSession,
-    extra: dict[str, Any],
-    status_code: int = 200,
+    page: Page, frame: ResourceFrame, keys: PortalKeys, extra: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
     manage = frame.can("manage_keys")
-    rows = keys.rows(actor, frame) if manage else []
-    revoked_id = request.query_params.get("revoked")
+    rows = keys.rows(page.actor, frame) if manage else []
+    revoked_id = page.request.query_params.get("revoked")
     # Only a key of this list that is indeed revoked: the query string is the visitor's to edit.
     revoked = next((r for r in rows if r.id == revoked_id and not r.active), None)
     context: dict[str, Any] = {
         **frame.context("keys"),
-        "actor": actor,
         "manage": manage,
         "keys": rows,
         "revoked": revoked,
@@ -148,36 +139,19 @@ def _keys_page(
         "description_max": DESCRIPTION_MAX,
         **extra,
     }
-    return render(
-        request, "keys.html", context, codec=codec, portal_session=portal_session, status_code=status_code
-    )
+    return page.render("keys.html", context, status_code)
 
 
 @router.get("/resources/{resource_id}/keys")
-def keys_page(
-    request: Request,
-    frame: ResourceFrameDep,
-    actor: PortalActorDep,
-    keys: PortalKeysDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
-) -> HTMLResponse:
-    assert portal_session is not None
-    return _keys_page(request, frame, actor, keys, codec, portal_session, {})
+def keys_page(page: PageDep, frame: ResourceFrameDep, keys: PortalKeysDep) -> HTMLResponse:
+    return _keys_page(page, frame, keys, {})
 
 
 @router.post("/resources/{resource_id}/keys", dependencies=[CsrfChecked])
 def create_key(
-    request: Request,
-    frame: ResourceFrameDep,
-    actor: PortalActorDep,
-    keys: PortalKeysDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
-    description: Annotated[str, Form()] = "",
+    page: PageDep, frame: ResourceFrameDep, keys: PortalKeysDep, description: Annotated[str, Form()] = ""
 ) -> HTMLResponse:
     """The page again, with the new secret in a dialog: the one and only time it is shown."""
-    assert portal_session is not None
     description = description.strip()
     extra: dict[str, Any] = {"description": description}
     code = status.HTTP_422_UNPROCESSABLE_CONTENT
@@ -187,13 +161,13 @@ def create_key(
         extra["create_error"] = f"The description is at most {DESCRIPTION_MAX} characters."
     else:
         try:
-            extra = {"new_key": keys.create(actor, frame.resource.id, description)}
+            extra = {"new_key": keys.create(page.actor, frame.resource.id, description)}
             code = status.HTTP_200_OK
         except (Forbidden, NotFound):
             raise
         except KBError as exc:
             extra["create_error"], code = exc.message, exc.status_code
-    return _keys_page(request, frame, actor, keys, codec, portal_session, extra, code)
+    return _keys_page(page, frame, keys, extra, code)
 
 
 @router.post("/resources/{resource_id}/keys/{key_id}/revoke", dependencies=[CsrfChecked])

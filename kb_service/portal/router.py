@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from kb_service.deps import ClockDep, ProvisioningServiceDep, SessionDep, SettingsDep, UserServiceDep
 from kb_service.errors import KBError
 from kb_service.portal import consumption, content, control, invitations, keys, settings, team
-from kb_service.portal.formatting import RESOURCE_TYPE_LABELS, plan_capacity
+from kb_service.portal.formatting import plan_capacity
 from kb_service.portal.layout import ResourceFrameDep
 from kb_service.portal.sessions import COOKIE_NAME
 from kb_service.portal.web import (
@@ -25,7 +25,7 @@ from kb_service.portal.web import (
     CodecDep,
     CsrfChecked,
     CsrfRejected,
-    PortalActorDep,
+    PageDep,
     PortalSessionDep,
     SignInRequired,
     client_address,
@@ -107,20 +107,13 @@ def sign_out() -> RedirectResponse:
 
 @router.get("/resources")
 def resources_page(
-    request: Request,
-    actor: PortalActorDep,
-    provisioning: ProvisioningServiceDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
-    type: ResourceTypeName | None = None,
+    page: PageDep, provisioning: ProvisioningServiceDep, type: ResourceTypeName | None = None
 ) -> HTMLResponse:
-    assert portal_session is not None
     rows = []
-    for view in provisioning.list(actor, type):
+    for view in provisioning.list(page.actor, type):
         out = resource_out(view)
         rows.append({"out": out, "plan_capacity": plan_capacity(view, out.genai_units_per_month)})
-    context = {"actor": actor, "rows": rows, "type_labels": RESOURCE_TYPE_LABELS, "current_type": type}
-    return render(request, "resources.html", context, codec=codec, portal_session=portal_session)
+    return page.render("resources.html", {"rows": rows, "current_type": type})
 
 
 @router.get("/resources/{resource_id}")

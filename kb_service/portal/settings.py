@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args
 
-from fastapi import APIRouter, Depends, Form, Request, status
+from fastapi import APIRouter, Depends, Form, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -18,8 +18,7 @@ from kb_service.deps import ProvisioningServiceDep
 from kb_service.errors import Forbidden, KBError, NotFound
 from kb_service.portal.formatting import RESOURCE_TYPE_LABELS
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
-from kb_service.portal.sessions import PortalSession
-from kb_service.portal.web import PREFIX, CodecDep, CsrfChecked, PortalActorDep, PortalSessionDep, render
+from kb_service.portal.web import PREFIX, CsrfChecked, Page, PageDep
 from kb_service.provisioning.router import settings_out
 from kb_service.provisioning.service import ProvisioningService
 from kb_service.users.service import Actor
@@ -60,15 +59,13 @@ def linked(provisioning: ProvisioningService, actor: Actor, resource_ids: list[s
 
 
 def _settings_page(
-    request: Request,
+    page: Page,
     frame: ResourceFrame,
-    actor: Actor,
     provisioning: ProvisioningService,
-    codec: CodecDep,
-    portal_session: PortalSession,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    actor = page.actor
     settings: ResourceSettings = settings_out(provisioning.settings(actor, frame.resource.id))
     embeddings = [settings.embeddings_resource_id] if settings.embeddings_resource_id else []
     offered = {
@@ -79,7 +76,6 @@ def _settings_page(
     errors = errors or {}
     context: dict[str, Any] = {
         **frame.context("settings"),
-        "actor": actor,
         "s": settings,
         "type_label": RESOURCE_TYPE_LABELS.get(settings.type, settings.type),
         "linked_kbs": linked(provisioning, actor, settings.linked_knowledge_base_ids),
@@ -88,59 +84,39 @@ def _settings_page(
         "errors": errors,
         # A refusal of a change this page offers no form for (a hand-made post) goes on top.
         "page_error": next((m for f, m in errors.items() if not offered[f]), None),
-        "saved": SAVED_NOTICES.get(request.query_params.get("saved", "")),
+        "saved": SAVED_NOTICES.get(page.request.query_params.get("saved", "")),
         "can_rename": offered["display_name"],
         "can_environment": offered["environment"],
         "can_default_model": offered["default_model"],
     }
-    return render(
-        request, "settings.html", context, codec=codec, portal_session=portal_session, status_code=status_code
-    )
+    return page.render("settings.html", context, status_code)
 
 
 @router.get("/resources/{resource_id}/settings")
 def settings_page(
-    request: Request,
-    frame: ResourceFrameDep,
-    actor: PortalActorDep,
-    provisioning: ProvisioningServiceDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
+    page: PageDep, frame: ResourceFrameDep, provisioning: ProvisioningServiceDep
 ) -> HTMLResponse:
-    assert portal_session is not None
-    return _settings_page(request, frame, actor, provisioning, codec, portal_session)
+    return _settings_page(page, frame, provisioning)
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
     """One settings form's post, applied through `ProvisioningService.update` like `/v1`'s PATCH."""
 
-    request: Request
+    page: Page
     frame: ResourceFrame
-    actor: Actor
     provisioning: ProvisioningService
-    codec: CodecDep
-    portal_session: PortalSession
 
     def apply(self, field: str, value: str) -> Response:
         try:
             change = ResourceUpdate.model_validate({field: value.strip()})
-            self.provisioning.update(self.actor, self.frame.resource.id, change)
+            self.provisioning.update(self.page.actor, self.frame.resource.id, change)
         except (Forbidden, NotFound):
             raise  # not this user's to change: the error page, like /v1's status
         except (KBError, ValidationError) as exc:
             message = exc.message if isinstance(exc, KBError) else _first_error(exc)
             code = exc.status_code if isinstance(exc, KBError) else status.HTTP_422_UNPROCESSABLE_CONTENT
-            return _settings_page(
-                self.request,
-                self.frame,
-                self.actor,
-                self.provisioning,
-                self.codec,
-                self.portal_session,
-                {field: message},
-                code,
-            )
+            return _settings_page(self.page, self.frame, self.provisioning, {field: message}, code)
         target = f"{PREFIX}/resources/{self.frame.resource.id}/settings?saved={CHANGES[field][0]}"
         return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
@@ -156,16 +132,8 @@ def _first_error(exc: ValidationError) -> str:
     return str(error["msg"])
 
 
-def get_change(
-    request: Request,
-    frame: ResourceFrameDep,
-    actor: PortalActorDep,
-    provisioning: ProvisioningServiceDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
-) -> Change:
-    assert portal_session is not None
-    return Change(request, frame, actor, provisioning, codec, portal_session)
+def get_change(page: PageDep, frame: ResourceFrameDep, provisioning: ProvisioningServiceDep) -> Change:
+    return Change(page, frame, provisioning)
 
 
 ChangeDep = Annotated[Change, Depends(get_change)]

@@ -17,17 +17,14 @@ from kb_service.deps import TeamServiceDep
 from kb_service.errors import InvalidInput, KBError
 from kb_service.portal.formatting import day
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
-from kb_service.portal.sessions import PortalSession
 from kb_service.portal.web import (
     PREFIX,
-    CodecDep,
     CsrfChecked,
+    Page,
+    PageDep,
     PortalActorDep,
-    PortalSessionDep,
-    render,
 )
 from kb_service.teams.service import IssuedInvitation, TeamService
-from kb_service.users.service import Actor
 from schemas.teams import InvitationCreate
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -42,15 +39,13 @@ NOTICES = {
 
 
 def _team_page(
-    request: Request,
+    page: Page,
     frame: ResourceFrame,
-    actor: Actor,
     teams: TeamService,
-    codec: CodecDep,
-    portal_session: PortalSession,
     extra: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    actor = page.actor
     overview = teams.overview(actor, frame.resource.id)
     members = [
         {
@@ -73,10 +68,9 @@ def _team_page(
         }
         for view in overview.pending
     ]
-    notice = NOTICES.get(request.query_params.get("notice", ""))
+    notice = NOTICES.get(page.request.query_params.get("notice", ""))
     context: dict[str, Any] = {
         **frame.context("team"),
-        "actor": actor,
         "members": members,
         "pending": pending,
         "can_manage": frame.can("manage_team"),
@@ -90,9 +84,7 @@ def _team_page(
         "issued": None,
         **(extra or {}),
     }
-    return render(
-        request, "team.html", context, codec=codec, portal_session=portal_session, status_code=status_code
-    )
+    return page.render("team.html", context, status_code)
 
 
 def _back(frame: ResourceFrame, notice: str) -> RedirectResponse:
@@ -101,34 +93,19 @@ def _back(frame: ResourceFrame, notice: str) -> RedirectResponse:
 
 
 @router.get("/resources/{resource_id}/team")
-def team_page(
-    request: Request,
-    frame: ResourceFrameDep,
-    actor: PortalActorDep,
-    teams: TeamServiceDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
-) -> HTMLResponse:
-    assert portal_session is not None
-    return _team_page(request, frame, actor, teams, codec, portal_session)
+def team_page(page: PageDep, frame: ResourceFrameDep, teams: TeamServiceDep) -> HTMLResponse:
+    return _team_page(page, frame, teams)
 
 
 @router.post("/resources/{resource_id}/team/members", dependencies=[CsrfChecked])
 def add_member(
-    request: Request,
-    frame: ResourceFrameDep,
-    actor: PortalActorDep,
-    teams: TeamServiceDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
-    email: Annotated[str, Form()] = "",
+    page: PageDep, frame: ResourceFrameDep, teams: TeamServiceDep, email: Annotated[str, Form()] = ""
 ) -> Response:
-    assert portal_session is not None
     try:
-        teams.add_member(actor, frame.resource.id, _email(email))
+        teams.add_member(page.actor, frame.resource.id, _email(email))
     except KBError as exc:
         extra = {"member_error": exc.message, "member_email": email}
-        return _team_page(request, frame, actor, teams, codec, portal_session, extra, exc.status_code)
+        return _team_page(page, frame, teams, extra, exc.status_code)
     return _back(frame, "added")
 
 
@@ -145,23 +122,16 @@ def remove_member(
 
 @router.post("/resources/{resource_id}/team/invitations", dependencies=[CsrfChecked])
 def invite(
-    request: Request,
-    frame: ResourceFrameDep,
-    actor: PortalActorDep,
-    teams: TeamServiceDep,
-    codec: CodecDep,
-    portal_session: PortalSessionDep,
-    email: Annotated[str, Form()] = "",
+    page: PageDep, frame: ResourceFrameDep, teams: TeamServiceDep, email: Annotated[str, Form()] = ""
 ) -> HTMLResponse:
     """The page again, with the new invitation's link in a dialog: its only showing."""
-    assert portal_session is not None
     try:
-        issued = teams.invite(actor, frame.resource.id, _email(email))
+        issued = teams.invite(page.actor, frame.resource.id, _email(email))
     except KBError as exc:
         extra = {"invite_error": exc.message, "invite_email": email}
-        return _team_page(request, frame, actor, teams, codec, portal_session, extra, exc.status_code)
-    shown = {"issued": _issued(request, issued)}
-    return _team_page(request, frame, actor, teams, codec, portal_session, shown, status.HTTP_201_CREATED)
+        return _team_page(page, frame, teams, extra, exc.status_code)
+    shown = {"issued": _issued(page.request, issued)}
+    return _team_page(page, frame, teams, shown, status.HTTP_201_CREATED)
 
 
 @router.post("/resources/{resource_id}/team/invitations/{invitation_id}/withdraw", dependencies=[CsrfChecked])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -70,6 +71,37 @@ def get_portal_actor(portal_session: PortalSessionDep, session: SessionDep, code
 
 
 PortalActorDep = Annotated[Actor, Depends(get_portal_actor)]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A signed-in page request: who asks, and what every portal page renders with."""
+
+    request: Request
+    actor: Actor
+    codec: SessionCodec
+    session: PortalSession
+
+    def render(self, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+        context = {"actor": self.actor, **context}
+        return render(
+            self.request,
+            template,
+            context,
+            codec=self.codec,
+            portal_session=self.session,
+            status_code=status_code,
+        )
+
+
+def get_page(
+    request: Request, actor: PortalActorDep, codec: CodecDep, portal_session: PortalSessionDep
+) -> Page:
+    assert portal_session is not None  # get_portal_actor found a signed-in session
+    return Page(request, actor, codec, portal_session)
+
+
+PageDep = Annotated[Page, Depends(get_page)]
 
 
 def check_csrf(

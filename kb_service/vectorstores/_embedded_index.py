@@ -281,6 +281,24 @@ class VectorIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return candidates[top].astype(np.int64), scores[top]
 
+    def cosines(self, query: FloatArray, rows: IntArray) -> FloatArray:
+        """Dot products of `query` with the vectors of `rows` (any order), in the order given."""
+        if rows.size == 0:
+            return np.empty(0, dtype=np.float32)
+        order = np.argsort(rows, kind="stable")
+        scores = np.empty(rows.size, dtype=np.float32)
+        scores[order] = self._score_rows(query, rows[order])
+        return scores
+
+    def rows_of(self, seqs: IntArray) -> IntArray:
+        """Rows of the live rows with these seqs, in the order given; -1 for a seq not loaded or dead."""
+        size = self.size
+        rows = np.searchsorted(self.seq[:size], seqs)
+        found = rows < size
+        found[found] &= self.seq[rows[found]] == seqs[found]
+        found[found] &= self.alive[rows[found]]
+        return np.where(found, rows, -1).astype(np.int64)
+
     def listing_order(self, mask: BoolArray) -> tuple[IntArray, IntArray]:
         """Rows of `mask` sorted by (collection, source_id, position), and the start index of each
         run of equal keys (ties the caller breaks by chunk id)."""

@@ -8,6 +8,13 @@ with seq > n" is exactly what a reader has not seen yet. A deleted or overwritte
 its seq appended to `tombstones`, whose ids likewise tell a reader which deletions it has not
 applied. `meta` holds the dimension, a generation id (new on every create, so a reader notices a
 drop and re-create) and the tombstone floor (ids up to it were pruned; a reader behind it reloads).
+
+`chunks_fts` is the keyword index: an FTS5 table keyed by the same `seq` (its rowid), holding each
+chunk's text as `_keyword.indexed_text` gives it. It is written and deleted in the same statements'
+transaction as `chunks`, so it is always in step, and searched inside the reader's snapshot. A file
+from before the keyword index (schema 1) gets it built when a process first opens it
+(`ensure_keyword_index`, idempotent); `meta.keyword_index` records the tokenizer version it was
+built with, and a different one is rebuilt the same way.
 """
 
 from __future__ import annotations
@@ -20,25 +27,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import structlog
 
 from kb_service.vectorstores._embedded_index import FloatArray, IntArray, RowBatch, VectorIndex
-from kb_service.vectorstores.base import (
-    SYSTEM_FIELDS,
-    Chunk,
-    TransientVectorStoreError,
-    VectorStoreError,
-)
+from kb_service.vectorstores._keyword import KEYWORD_INDEX_VERSION, TOKENIZER, indexed_text
+from kb_service.vectorstores.base import SYSTEM_FIELDS, Chunk, TransientVectorStoreError, VectorStoreError
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = "1"
-DIMENSION, GENERATION, DROPPED, TOMBSTONE_FLOOR, SCHEMA = (
+SCHEMA_VERSION = "2"
+DIMENSION, GENERATION, DROPPED, TOMBSTONE_FLOOR, SCHEMA, KEYWORD_INDEX = (
     "dimension",
     "generation",
     "dropped",
     "tombstone_floor",
     "schema_version",
+    "keyword_index",
 )
 # Vectors are stored little-endian whatever the machine, so a data folder can move between hosts.
 VECTOR_DTYPE = np.dtype("<f4")
@@ -66,7 +71,8 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS vectors (seq INTEGER PRIMARY KEY, vector BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS tombstones (id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL)",
 )
-TABLES = ("chunks", "vectors", "tombstones", "meta")
+_KEYWORD_TABLE = f"CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='{TOKENIZER}')"
+TABLES = ("chunks", "vectors", "tombstones", "chunks_fts", "meta")
 _INSERT_CHUNK = """INSERT INTO chunks (seq, chunk_id, collection, source_id, document_id, page,
     position, human_readable_id, mx_object_id, mx_entity, metadata, text)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -146,8 +152,31 @@ def initialise(conn: sqlite3.Connection) -> None:
     # 100k vectors measured 30 % less CPU. Only effective before the first table exists.
     conn.execute("PRAGMA page_size = 16384")
     conn.execute("PRAGMA journal_mode = WAL")
-    for statement in _SCHEMA:
+    for statement in (*_SCHEMA, _KEYWORD_TABLE):
         conn.execute(statement)
+
+
+def keyword_index_current(meta: Mapping[str, str]) -> bool:
+    return meta.get(KEYWORD_INDEX) == KEYWORD_INDEX_VERSION
+
+
+def ensure_keyword_index(conn: sqlite3.Connection) -> bool:
+    """Build the keyword index of a file that lacks it (or has one of another tokenizer version), in
+    one write transaction; a no-op when another process did it first. True when it built."""
+    with transaction(conn, "IMMEDIATE"):
+        meta = read_meta(conn)
+        if keyword_index_current(meta) or DIMENSION not in meta or DROPPED in meta:
+            return False
+        conn.execute("DROP TABLE IF EXISTS chunks_fts")
+        conn.execute(_KEYWORD_TABLE)
+        cursor = conn.execute("SELECT seq, text FROM chunks ORDER BY seq")
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            conn.executemany(
+                "INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)",
+                [(seq, indexed_text(text)) for seq, text in rows],
+            )
+        set_meta(conn, {KEYWORD_INDEX: KEYWORD_INDEX_VERSION, SCHEMA: SCHEMA_VERSION})
+    return True
 
 
 def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
@@ -251,6 +280,7 @@ def remove(conn: sqlite3.Connection, seqs: IntArray, floor: int) -> None:
     payload = json.dumps(seqs.tolist())
     conn.execute(f"DELETE FROM chunks WHERE seq IN {_IN_LIST}", (payload,))
     conn.execute(f"DELETE FROM vectors WHERE seq IN {_IN_LIST}", (payload,))
+    conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN {_IN_LIST}", (payload,))
     conn.execute("INSERT INTO tombstones (seq) SELECT value FROM json_each(?)", (payload,))
     (newest,) = conn.execute("SELECT MAX(id) FROM tombstones").fetchone()
     if newest - floor > 2 * TOMBSTONES_KEPT:
@@ -261,16 +291,48 @@ def remove(conn: sqlite3.Connection, seqs: IntArray, floor: int) -> None:
 
 def insert(conn: sqlite3.Connection, chunks: Sequence[Chunk], vectors: FloatArray) -> None:
     """Insert chunks under fresh seqs. The caller holds the write lock, so numbering them from the
-    highest seq ever used (sqlite_sequence) is safe and gives both tables the same keys."""
+    highest seq ever used (sqlite_sequence) is safe and gives all three tables the same keys."""
+    insert_blobs(conn, chunks, list(map(bytes, vectors.astype(VECTOR_DTYPE, copy=False))))
+
+
+def insert_blobs(conn: sqlite3.Connection, chunks: Sequence[Chunk], blobs: Sequence[bytes]) -> None:
+    """`insert` with the vectors as stored (a metadata edit re-inserts them byte for byte)."""
     (last,) = conn.execute(
         "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'chunks'), 0)"
     ).fetchone()
     seqs = range(int(last) + 1, int(last) + 1 + len(chunks))
     conn.executemany(_INSERT_CHUNK, map(_chunk_row, seqs, chunks))
-    blobs = vectors.astype(VECTOR_DTYPE, copy=False)
+    conn.executemany("INSERT INTO vectors (seq, vector) VALUES (?, ?)", zip(seqs, blobs, strict=True))
     conn.executemany(
-        "INSERT INTO vectors (seq, vector) VALUES (?, ?)", zip(seqs, map(bytes, blobs), strict=True)
+        "INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)",
+        zip(seqs, (indexed_text(chunk.text) for chunk in chunks), strict=True),
     )
+
+
+def fetch_vectors_by_chunk_id(conn: sqlite3.Connection, chunk_ids: Sequence[str]) -> dict[str, bytes]:
+    rows = conn.execute(
+        f"SELECT c.chunk_id, v.vector FROM chunks AS c JOIN vectors AS v ON v.seq = c.seq"
+        f" WHERE c.chunk_id IN {_IN_LIST}",
+        (json.dumps(list(chunk_ids)),),
+    )
+    return {str(chunk_id): bytes(blob) for chunk_id, blob in rows}
+
+
+def fetch_vector_blobs(conn: sqlite3.Connection, seqs: Sequence[int]) -> dict[int, bytes]:
+    rows = conn.execute(f"SELECT seq, vector FROM vectors WHERE seq IN {_IN_LIST}", (json.dumps(seqs),))
+    return {int(seq): bytes(blob) for seq, blob in rows}
+
+
+def keyword_matches(conn: sqlite3.Connection, expression: str) -> tuple[IntArray, npt.NDArray[np.float64]]:
+    """Seqs of every chunk matching the FTS5 expression and their BM25 scores (higher is better;
+    FTS5's bm25() is negative, lower better)."""
+    rows = conn.execute(
+        "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?", (expression,)
+    ).fetchall()
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+    seqs, scores = zip(*rows, strict=True)
+    return np.asarray(seqs, dtype=np.int64), -np.asarray(scores, dtype=np.float64)
 
 
 def _chunk_row(seq: int, chunk: Chunk) -> tuple[object, ...]:

@@ -11,7 +11,7 @@ Scores
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
 from kb_service.vectorstores._opensearch_schema import (
@@ -36,6 +36,8 @@ from kb_service.vectorstores.base import (
     Prefix,
     Range,
     VectorStoreError,
+    as_date,
+    as_number,
     check_filter,
 )
 
@@ -195,3 +197,93 @@ def delete_query(where: Filter, keep_ids: Sequence[str] = ()) -> JSON:
     if not keep_ids:
         return translate(where)
     return {"bool": {"filter": [translate(where)], "must_not": [{"ids": {"values": list(keep_ids)}}]}}
+
+
+# --- keyword search, similarity look-ups and metadata edits --------------------------------------
+
+TEXT_FIELD: Final = "text"
+KEYWORD_SORT: Final = [{"_score": {"order": "desc"}}, {"chunk_id": {"order": "asc"}}]
+
+
+def keyword_body(text: str, size: int, where: Filter | None) -> JSON:
+    """BM25 over the analysed `text` field (any of the query's terms), inside the filter; equal
+    scores ordered by chunk id so the ranking is deterministic (and the same as the embedded
+    store's tie-break)."""
+    boolean: JSON = {"must": [{"match": {TEXT_FIELD: {"query": text}}}]}
+    if where is not None:
+        boolean["filter"] = [translate(where)]
+    return {
+        "size": size,
+        "_source": {"excludes": list(SOURCE_EXCLUDES)},
+        "query": {"bool": boolean},
+        "sort": [dict(key) for key in KEYWORD_SORT],
+        "track_scores": True,
+    }
+
+
+def vectors_body(chunk_ids: Sequence[str]) -> JSON:
+    """The stored vectors of the given chunks (ids are chunk ids), and nothing else of them."""
+    return {"size": len(chunk_ids), "_source": [VECTOR_FIELD], "query": {"ids": {"values": list(chunk_ids)}}}
+
+
+def similarity_body(vector: list[float], chunk_ids: Sequence[str]) -> JSON:
+    """The exact cosine of the given chunks to the query vector (score 1 + cos), without sources."""
+    return {
+        "size": len(chunk_ids),
+        "_source": False,
+        "query": {
+            "script_score": {
+                "query": {"ids": {"values": list(chunk_ids)}},
+                "script": {
+                    "lang": "painless",
+                    "source": EXACT_SCRIPT,
+                    "params": {"field": VECTOR_FIELD, "query_value": vector},
+                },
+            }
+        },
+    }
+
+
+# Rewrites the stored metadata map and its three typed copies; `params.set` carries each new value
+# with its encoded field name and its number / date readings (computed here with as_number /
+# as_date, so both stores read values the same way and the script parses nothing).
+UPDATE_METADATA_SCRIPT: Final = (
+    "def s = ctx._source;"
+    " if (params.replace || s.metadata == null) { s.metadata = new HashMap(); }"
+    " for (def p : ['meta_kw', 'meta_num', 'meta_date']) {"
+    " if (params.replace || s[p] == null) { s[p] = new HashMap(); } }"
+    " for (def r : params.remove) { s.metadata.remove(r.key); s.meta_kw.remove(r.field);"
+    " s.meta_num.remove(r.field); s.meta_date.remove(r.field); }"
+    " for (def e : params.set) { s.metadata[e.key] = e.value; s.meta_kw[e.field] = e.value;"
+    " if (e.number != null) { s.meta_num[e.field] = e.number; }"
+    " else { s.meta_num.remove(e.field); }"
+    " if (e.date != null) { s.meta_date[e.field] = e.date; }"
+    " else { s.meta_date.remove(e.field); } }"
+    " for (def p : ['meta_kw', 'meta_num', 'meta_date']) { if (s[p].isEmpty()) { s.remove(p); } }"
+)
+
+
+def update_metadata_body(
+    where: Filter, set_values: Mapping[str, str], remove: Sequence[str], replace: bool
+) -> JSON:
+    return {
+        "query": translate(where),
+        "script": {
+            "lang": "painless",
+            "source": UPDATE_METADATA_SCRIPT,
+            "params": {
+                "replace": replace,
+                "set": [
+                    {
+                        "key": key,
+                        "field": encode_key(key),
+                        "value": value,
+                        "number": as_number(value),
+                        "date": as_date(value),
+                    }
+                    for key, value in set_values.items()
+                ],
+                "remove": [{"key": key, "field": encode_key(key)} for key in remove],
+            },
+        },
+    }

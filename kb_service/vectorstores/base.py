@@ -53,6 +53,150 @@ class SearchHit:
     similarity: float
 
 
+SearchMode: TypeAlias = Literal["vector", "keyword", "hybrid"]
+Leg: TypeAlias = Literal["vector", "keyword"]
+SEARCH_MODES: tuple[SearchMode, ...] = ("vector", "keyword", "hybrid")
+# Reciprocal rank fusion constant (Cormack, Clarke and Buettcher 2009) and the candidate depth of
+# each leg of a hybrid search when the query names none.
+DEFAULT_RRF_K = 60
+DEFAULT_CANDIDATES = 50
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """One search in any mode; `VectorStore.search_chunks` runs it.
+
+    - "vector": the k chunks nearest to `vector` by cosine (needs `vector`).
+    - "keyword": the k best chunks by BM25 for `text` among those containing at least one of its
+      terms (needs `text`); fewer than k come back when fewer chunks contain a term.
+    - "hybrid": both legs, each `candidates` deep (at least k), fused by reciprocal rank fusion:
+      score = vector_weight / (rrf_k + vector rank) + (1 - vector_weight) / (rrf_k + keyword rank),
+      a leg that did not find a chunk adding nothing (needs `vector` and `text`).
+
+    `where` and `min_similarity` (a cosine in [-1, 1]; None = no threshold; needs `vector`) apply to
+    every leg alike, so whenever at least k chunks match them, vector and hybrid return exactly k.
+    """
+
+    k: int
+    vector: Vector | None = None
+    text: str | None = None
+    mode: SearchMode = "vector"
+    where: Filter | None = None
+    min_similarity: float | None = None
+    fusion: Literal["rrf"] = "rrf"
+    rrf_k: int = DEFAULT_RRF_K
+    vector_weight: float = 0.5
+    candidates: int | None = None
+
+    @property
+    def depth(self) -> int:
+        """How many candidates each leg of a hybrid search contributes."""
+        return max(self.k, self.candidates if self.candidates is not None else DEFAULT_CANDIDATES)
+
+
+@dataclass(frozen=True, slots=True)
+class RankedHit:
+    """A hit of `search_chunks`.
+
+    `score` is what the hits are ranked by: the cosine (vector mode), the store's BM25 score
+    (keyword mode; higher is better, comparable only within one answer) or the fused RRF score
+    (hybrid). `similarity` is the cosine to the query vector whenever the query has one (computed
+    from the stored vector for chunks only the keyword leg found), else None. `legs` says which legs
+    found the chunk, with its 1-based rank in each.
+    """
+
+    chunk: Chunk
+    score: float
+    similarity: float | None
+    legs: frozenset[Leg]
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataUpdate:
+    """`update_metadata`'s edit, validated: the new map is `replace` (or the chunk's own), then `set`
+    applied, then `remove`d keys dropped."""
+
+    set: Mapping[str, str]
+    remove: tuple[str, ...]
+    replace: Mapping[str, str] | None
+
+    def apply(self, metadata: Mapping[str, str]) -> dict[str, str]:
+        updated = dict(self.replace if self.replace is not None else metadata)
+        updated.update(self.set)
+        for key in self.remove:
+            updated.pop(key, None)
+        return updated
+
+
+def metadata_update(
+    set: Mapping[str, str], remove: Sequence[str], replace: Mapping[str, str] | None
+) -> MetadataUpdate:
+    """Validate an edit; VectorStoreError for a key both set and removed, or a non-string value."""
+    both = sorted(frozenset(set) & frozenset(remove))
+    if both:
+        raise VectorStoreError(f"metadata keys cannot be both set and removed: {', '.join(both)}")
+    for mapping in (set, replace or {}):
+        for key, value in mapping.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise VectorStoreError(f"metadata keys and values are strings, not {key!r}: {value!r}")
+    return MetadataUpdate(dict(set), tuple(dict.fromkeys(remove)), None if replace is None else dict(replace))
+
+
+def check_query(query: SearchQuery) -> None:
+    """Raise VectorStoreError for a query no store can run; every store checks with this."""
+    if query.mode not in SEARCH_MODES:
+        raise VectorStoreError(f"unknown search mode {query.mode!r}; use one of {', '.join(SEARCH_MODES)}")
+    if query.mode in ("vector", "hybrid") and query.vector is None:
+        raise VectorStoreError(f"a {query.mode} search needs a query vector")
+    if query.mode in ("keyword", "hybrid") and query.text is None:
+        raise VectorStoreError(f"a {query.mode} search needs a query text")
+    if query.min_similarity is not None:
+        if query.vector is None:
+            raise VectorStoreError("min_similarity needs a query vector")
+        if not -1.0 <= query.min_similarity <= 1.0:
+            raise VectorStoreError(f"min_similarity is a cosine in [-1, 1], not {query.min_similarity}")
+    if query.fusion != "rrf":
+        raise VectorStoreError(f"unknown fusion {query.fusion!r}; only rrf is supported")
+    if query.rrf_k < 1:
+        raise VectorStoreError(f"rrf_k must be positive, not {query.rrf_k}")
+    if not 0.0 <= query.vector_weight <= 1.0:
+        raise VectorStoreError(f"vector_weight must be in [0, 1], not {query.vector_weight}")
+    if query.candidates is not None and query.candidates < 1:
+        raise VectorStoreError(f"candidates must be positive, not {query.candidates}")
+    if query.where is not None:
+        check_filter(query.where)
+
+
+def fuse(
+    query: SearchQuery, vector_ranked: Sequence[str], keyword_ranked: Sequence[str]
+) -> list[tuple[str, float, int | None, int | None]]:
+    """Reciprocal rank fusion of two ranked id lists: (id, score, vector rank, keyword rank), best
+    first; equal scores are ordered by id, so every store ranks the same legs the same way."""
+    vector_ranks = {chunk_id: rank for rank, chunk_id in enumerate(vector_ranked, 1)}
+    keyword_ranks = {chunk_id: rank for rank, chunk_id in enumerate(keyword_ranked, 1)}
+    weight = query.vector_weight
+    fused = []
+    for chunk_id in dict.fromkeys([*vector_ranked, *keyword_ranked]):
+        v, kw = vector_ranks.get(chunk_id), keyword_ranks.get(chunk_id)
+        score = (weight / (query.rrf_k + v) if v is not None else 0.0) + (
+            (1.0 - weight) / (query.rrf_k + kw) if kw is not None else 0.0
+        )
+        fused.append((chunk_id, score, v, kw))
+    fused.sort(key=lambda item: (-item[1], item[0]))
+    return fused
+
+
+def legs_of(vector_rank: int | None, keyword_rank: int | None) -> frozenset[Leg]:
+    found: list[Leg] = []
+    if vector_rank is not None:
+        found.append("vector")
+    if keyword_rank is not None:
+        found.append("keyword")
+    return frozenset(found)
+
+
 @dataclass(frozen=True, slots=True)
 class ChunkPage:
     items: list[Chunk]
@@ -227,11 +371,32 @@ class VectorStore(Protocol):
         *,
         k: int,
         where: Filter | None = None,
-        min_similarity: float = 0.0,
+        min_similarity: float | None = None,
     ) -> list[SearchHit]:
         """The k chunks nearest to `vector` by cosine similarity among those matching `where`,
-        best first, all with similarity >= min_similarity. Returns k hits whenever at least k
-        chunks match `where` above min_similarity."""
+        best first, all with similarity >= min_similarity (None: any cosine in [-1, 1]). Returns k
+        hits whenever at least k chunks match `where` (and the threshold). The vector mode of
+        `search_chunks`."""
+
+    def search_chunks(self, kb_id: str, query: SearchQuery) -> list[RankedHit]:
+        """Run `query` in its mode (see SearchQuery); best first. VectorStoreError for a query
+        `check_query` refuses."""
+
+    def update_metadata(
+        self,
+        kb_id: str,
+        where: Filter,
+        set: Mapping[str, str],
+        remove: Sequence[str] = (),
+        replace: Mapping[str, str] | None = None,
+    ) -> int:
+        """Edit the metadata of the chunks matching `where` in place (vectors and text untouched):
+        each becomes `replace` (or its own metadata), updated with `set`, without the `remove`d
+        keys. Returns how many chunks matched; the next search, listing and filter see the edit."""
+
+    def vectors_of(self, kb_id: str, chunk_ids: Sequence[str]) -> dict[str, Vector]:
+        """The stored unit vectors of these chunks (for diversity re-ranking); ids that do not
+        exist are absent from the answer, and a KB never created answers {}."""
 
     def list_chunks(
         self, kb_id: str, *, where: Filter | None = None, offset: int = 0, limit: int = 50

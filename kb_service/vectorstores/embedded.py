@@ -10,6 +10,12 @@ chunks or the new ones, never both and never neither.
 
 Search is exact: the filter becomes a boolean mask, the matching rows are scored, and the top k are
 picked — k hits whenever k chunks match above min_similarity, however selective the filter.
+
+Keyword search uses the SQLite FTS5 table written in the same transactions as the chunks (see
+`_embedded_sqlite` and `_keyword`): every chunk containing a query term is scored by BM25 inside the
+read's snapshot, then the same filter mask (and cosine threshold) is applied before the top k are
+picked, so a filter never shortens the answer either. Hybrid search fuses the two legs by reciprocal
+rank fusion (`base.fuse`). docs/retrieval.md has the measurements behind these choices.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,20 +36,26 @@ import numpy as np
 import structlog
 
 from kb_service.vectorstores import _embedded_sqlite as db
-from kb_service.vectorstores._embedded_filters import evaluate
-from kb_service.vectorstores._embedded_index import BoolArray, FloatArray, IntArray, VectorIndex, unit_rows
+from kb_service.vectorstores import _keyword
+from kb_service.vectorstores._embedded_index import VectorIndex
+from kb_service.vectorstores._embedded_search import mask_of, page_of, search_index
+from kb_service.vectorstores._embedded_writes import apply_change, check_dimension, latest_writes
 from kb_service.vectorstores.base import (
     SYSTEM_FIELDS,
     Chunk,
     ChunkPage,
     ChunkWrite,
-    DimensionMismatchError,
     Filter,
     IndexNotFoundError,
+    MetadataUpdate,
+    RankedHit,
     SearchHit,
+    SearchQuery,
     Vector,
     VectorStoreError,
     check_filter,
+    check_query,
+    metadata_update,
 )
 
 log = structlog.get_logger(__name__)
@@ -50,6 +63,8 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 _KB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _SUFFIX = ".sqlite3"
+# Rows a metadata edit rewrites per statement batch (all in one transaction).
+_REWRITE_ROWS = 4096
 
 
 @dataclass(eq=False)
@@ -82,7 +97,7 @@ class EmbeddedVectorStore:
             raise VectorStoreError(f"an index needs a positive dimension, not {dimension}")
         kb = self._open(kb_id)
         if kb is not None:
-            _check_dimension(kb.dimension, dimension)
+            check_dimension(kb.dimension, dimension)
             return
         path = self._path(kb_id)
         with db.exclusive(self.root), db.sqlite_errors(kb_id):
@@ -94,7 +109,7 @@ class EmbeddedVectorStore:
                 with db.transaction(conn, "IMMEDIATE"):
                     meta = db.read_meta(conn)
                     if db.DIMENSION in meta and db.DROPPED not in meta:
-                        _check_dimension(int(meta[db.DIMENSION]), dimension)
+                        check_dimension(int(meta[db.DIMENSION]), dimension)
                         return
                     # A file whose drop was interrupted is reset; its new generation tells every
                     # process still holding it to reload.
@@ -106,6 +121,7 @@ class EmbeddedVectorStore:
                             db.DIMENSION: str(dimension),
                             db.GENERATION: uuid.uuid4().hex,
                             db.SCHEMA: db.SCHEMA_VERSION,
+                            db.KEYWORD_INDEX: _keyword.KEYWORD_INDEX_VERSION,
                         },
                     )
             finally:
@@ -149,9 +165,29 @@ class EmbeddedVectorStore:
             return 0
         return self._mutate(kb_id, (), where)
 
-    def _mutate(self, kb_id: str, items: Sequence[ChunkWrite], where: Filter | None) -> int:
-        """Upsert `items` and delete the rows matching `where` in one transaction; returns the
-        number of rows `where` matched."""
+    def update_metadata(
+        self,
+        kb_id: str,
+        where: Filter,
+        set: Mapping[str, str],
+        remove: Sequence[str] = (),
+        replace: Mapping[str, str] | None = None,
+    ) -> int:
+        check_filter(where)
+        edit = metadata_update(set, remove, replace)
+        if self._open(kb_id) is None:
+            return 0
+        return self._mutate(kb_id, (), where, edit)
+
+    def _mutate(
+        self,
+        kb_id: str,
+        items: Sequence[ChunkWrite],
+        where: Filter | None,
+        edit: MetadataUpdate | None = None,
+    ) -> int:
+        """Upsert `items` and delete the rows matching `where` (or, with `edit`, rewrite their
+        metadata) in one transaction; returns the number of rows `where` matched."""
         if where is not None:
             check_filter(where)
             # Load or catch up the filter columns before taking the write lock, so that other
@@ -161,7 +197,7 @@ class EmbeddedVectorStore:
             kb = self._open(kb_id)
             if kb is None:
                 break
-            chunks, vectors = _latest_writes(items, kb.dimension)
+            chunks, vectors = latest_writes(items, kb.dimension)
             with kb.lock, db.sqlite_errors(kb_id):
                 if kb.closed:
                     continue
@@ -171,7 +207,15 @@ class EmbeddedVectorStore:
                     current = self._is_current(kb, meta)
                     if current:
                         after = db.data_version(kb.conn)
-                        matched = self._apply(kb, meta, (before, after), chunks, vectors, where)
+                        matched = apply_change(
+                            kb.conn,
+                            meta,
+                            partial(self._refresh, kb, meta, before, after, vectors=False),
+                            chunks,
+                            vectors,
+                            where,
+                            edit,
+                        )
                 if not current:
                     self._forget(kb)
                     continue
@@ -179,31 +223,6 @@ class EmbeddedVectorStore:
             log.debug("vectorstore.embedded.written", kb_id=kb_id, upserted=len(chunks), deleted=matched)
             return matched
         raise IndexNotFoundError(f"knowledge base {kb_id} has no vector index")
-
-    def _apply(
-        self,
-        kb: _Kb,
-        meta: dict[str, str],
-        versions: tuple[int, int],
-        chunks: list[Chunk],
-        vectors: FloatArray,
-        where: Filter | None,
-    ) -> int:
-        doomed = np.empty(0, dtype=np.int64)
-        if where is not None:
-            # The write lock is held, so the index brought up to date here is the state we change.
-            index = self._refresh(kb, meta, *versions, vectors=False)
-            doomed = index.seq[: index.size][evaluate(where, index) & index.alive_mask()]
-        matched = int(doomed.size)
-        if chunks:
-            # Overwriting = removing the old row and inserting a new one with a new seq, so readers
-            # in other processes see the change through the same two logs as any other.
-            existing = db.seqs_of(kb.conn, [chunk.chunk_id for chunk in chunks])
-            doomed = np.union1d(doomed, np.asarray(existing, dtype=np.int64))
-        if doomed.size:
-            db.remove(kb.conn, doomed, int(meta.get(db.TOMBSTONE_FLOOR, "0")))
-        db.insert(kb.conn, chunks, vectors)
-        return matched
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -214,23 +233,36 @@ class EmbeddedVectorStore:
         *,
         k: int,
         where: Filter | None = None,
-        min_similarity: float = 0.0,
+        min_similarity: float | None = None,
     ) -> list[SearchHit]:
-        if where is not None:
-            check_filter(where)
+        query = SearchQuery(k=k, vector=vector, where=where, min_similarity=min_similarity)
+        return [SearchHit(chunk=hit.chunk, similarity=hit.score) for hit in self.search_chunks(kb_id, query)]
 
-        def run(kb: _Kb, index: VectorIndex) -> list[SearchHit]:
-            query = unit_rows([vector], kb.dimension, "the query vector")[0]
-            rows, scores = index.nearest(query, k, self._mask(index, where))
-            passing = scores >= min_similarity
-            seqs = index.seq[rows[passing]].tolist()
-            chunks = self._fetch(kb, seqs)
-            return [
-                SearchHit(chunk=chunks[seq], similarity=min(1.0, max(-1.0, float(score))))
-                for seq, score in zip(seqs, scores[passing].tolist(), strict=True)
-            ]
+    def search_chunks(self, kb_id: str, query: SearchQuery) -> list[RankedHit]:
+        check_query(query)
+        if query.k < 1:
+            return []
+        return self._read(
+            kb_id,
+            lambda kb, index: search_index(
+                kb.conn, index, kb.dimension, query, lambda seqs: self._fetch(kb, seqs)
+            ),
+            [],
+            vectors=query.vector is not None,
+        )
 
-        return self._read(kb_id, run, [], vectors=True)
+    def vectors_of(self, kb_id: str, chunk_ids: Sequence[str]) -> dict[str, Vector]:
+        if not chunk_ids:
+            return {}
+
+        def run(kb: _Kb, _: VectorIndex) -> dict[str, Vector]:
+            blobs = db.fetch_vectors_by_chunk_id(kb.conn, chunk_ids)
+            return {
+                chunk_id: np.frombuffer(blob, dtype=db.VECTOR_DTYPE).astype(np.float32)
+                for chunk_id, blob in blobs.items()
+            }
+
+        return self._read(kb_id, run, {}, vectors=False)
 
     def list_chunks(
         self, kb_id: str, *, where: Filter | None = None, offset: int = 0, limit: int = 50
@@ -240,8 +272,9 @@ class EmbeddedVectorStore:
         offset, limit = max(offset, 0), max(limit, 0)
 
         def run(kb: _Kb, index: VectorIndex) -> ChunkPage:
-            rows, starts = index.listing_order(self._mask(index, where))
-            return ChunkPage(items=self._page(kb, index, rows, starts, offset, limit), total=int(rows.size))
+            rows, starts = index.listing_order(mask_of(index, where))
+            items = page_of(kb.conn, index, rows, starts, offset, limit, partial(self._fetch, kb))
+            return ChunkPage(items=items, total=int(rows.size))
 
         return self._read(kb_id, run, ChunkPage(items=[], total=0), vectors=False)
 
@@ -249,7 +282,7 @@ class EmbeddedVectorStore:
         if where is not None:
             check_filter(where)
         return self._read(
-            kb_id, lambda _, index: int(np.count_nonzero(self._mask(index, where))), 0, vectors=False
+            kb_id, lambda _, index: int(np.count_nonzero(mask_of(index, where))), 0, vectors=False
         )
 
     def count_by(self, kb_id: str, field: str, where: Filter | None = None) -> dict[str, int]:
@@ -259,36 +292,10 @@ class EmbeddedVectorStore:
             check_filter(where)
         return self._read(
             kb_id,
-            lambda _, index: index.counts_by(index.system[field], self._mask(index, where)),
+            lambda _, index: index.counts_by(index.system[field], mask_of(index, where)),
             {},
             vectors=False,
         )
-
-    def _page(
-        self, kb: _Kb, index: VectorIndex, rows: IntArray, starts: IntArray, offset: int, limit: int
-    ) -> list[Chunk]:
-        """Chunks `offset`..`offset + limit` of `rows`, which are sorted by (collection, source_id,
-        position) with runs of equal keys starting at `starts`; chunk ids order each run."""
-        end = min(offset + limit, int(rows.size))
-        if offset >= end:
-            return []
-        # Widen the page to whole runs, whose order depends on chunk ids that only SQLite holds.
-        first = int(starts[np.searchsorted(starts, offset, side="right") - 1])
-        after = int(np.searchsorted(starts, end - 1, side="right"))
-        last = int(starts[after]) if after < starts.size else int(rows.size)
-        window: list[int] = index.seq[rows[first:last]].tolist()
-        runs = np.searchsorted(starts, np.arange(first, last), side="right").tolist()
-        run_of = dict(zip(window, runs, strict=True))
-        if last - first > end - offset:
-            ids = db.fetch_chunk_ids(kb.conn, window)
-            window = sorted(window, key=lambda seq: (run_of[seq], ids[seq]))[offset - first : end - first]
-        chunks = self._fetch(kb, window)
-        return [chunks[seq] for seq in sorted(chunks, key=lambda seq: (run_of[seq], chunks[seq].chunk_id))]
-
-    @staticmethod
-    def _mask(index: VectorIndex, where: Filter | None) -> BoolArray:
-        alive = index.alive_mask()
-        return alive.copy() if where is None else evaluate(where, index) & alive
 
     def _read(self, kb_id: str, run: Callable[[_Kb, VectorIndex], T], empty: T, *, vectors: bool) -> T:
         """Run `run` on an up-to-date index inside one read snapshot; `empty` if there is no index."""
@@ -378,6 +385,19 @@ class EmbeddedVectorStore:
             if db.DIMENSION not in meta or db.DROPPED in meta:
                 conn.close()
                 return None
+            if not db.keyword_index_current(meta):
+                started = time.perf_counter()
+                try:
+                    built = db.ensure_keyword_index(conn)
+                except BaseException:
+                    conn.close()
+                    raise
+                if built:
+                    log.info(
+                        "vectorstore.embedded.keyword_index_built",
+                        kb_id=kb_id,
+                        seconds=round(time.perf_counter() - started, 3),
+                    )
             kb = _Kb(kb_id, conn, int(meta[db.DIMENSION]), meta[db.GENERATION])
             self._kbs[kb_id] = kb
             return kb
@@ -398,20 +418,3 @@ class EmbeddedVectorStore:
                 if kb.conn.in_transaction:
                     kb.conn.execute("ROLLBACK")
                 kb.conn.close()
-
-
-def _check_dimension(existing: int, requested: int) -> None:
-    if existing != requested:
-        raise DimensionMismatchError(f"the index has dimension {existing}, not {requested}")
-
-
-def _latest_writes(items: Sequence[ChunkWrite], dimension: int) -> tuple[list[Chunk], FloatArray]:
-    """Validated chunks and unit vectors to insert; of chunk ids written twice, the last write wins."""
-    latest: dict[str, ChunkWrite] = {}
-    for item in items:
-        latest.pop(item.chunk.chunk_id, None)
-        latest[item.chunk.chunk_id] = item
-    if not latest:
-        return [], np.empty((0, dimension), dtype=np.float32)
-    vectors = unit_rows([item.vector for item in latest.values()], dimension, "a chunk vector")
-    return [item.chunk for item in latest.values()], vectors

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, Final
 
+import numpy as np
 import structlog
 from opensearchpy import OpenSearch
 
@@ -38,24 +39,18 @@ from kb_service.vectorstores._opensearch_bulk import (
     id_list,
     rejection_message,
 )
-from kb_service.vectorstores._opensearch_client import (
-    RequestFailed,
-    Retrier,
-    build_client,
-    is_missing,
-)
+from kb_service.vectorstores._opensearch_client import RequestFailed, Retrier, build_client, is_missing
 from kb_service.vectorstores._opensearch_query import (
     count_by_body,
     delete_query,
-    exact_body,
-    knn_body,
     list_body,
     query,
-    similarity_from_exact_score,
-    similarity_from_knn_score,
+    update_metadata_body,
+    vectors_body,
 )
 from kb_service.vectorstores._opensearch_schema import (
     JSON,
+    VECTOR_FIELD,
     IndexNames,
     chunk_from_source,
     chunk_source,
@@ -66,6 +61,7 @@ from kb_service.vectorstores._opensearch_schema import (
     vector_shape,
     vector_values,
 )
+from kb_service.vectorstores._opensearch_search import rank_hits
 from kb_service.vectorstores.base import (
     Chunk,
     ChunkPage,
@@ -73,10 +69,15 @@ from kb_service.vectorstores.base import (
     DimensionMismatchError,
     Filter,
     IndexNotFoundError,
+    RankedHit,
     SearchHit,
+    SearchQuery,
     TransientVectorStoreError,
     Vector,
     VectorStoreError,
+    check_filter,
+    check_query,
+    metadata_update,
 )
 
 __all__ = ["OpenSearchVectorStore", "build_client"]
@@ -188,6 +189,52 @@ class OpenSearchVectorStore:
         log.info("vectorstore.opensearch.deleted", kb_id=kb_id, chunks=deleted)
         return deleted
 
+    def update_metadata(
+        self,
+        kb_id: str,
+        where: Filter,
+        set: Mapping[str, str],
+        remove: Sequence[str] = (),
+        replace: Mapping[str, str] | None = None,
+    ) -> int:
+        """One `_update_by_query` with a Painless script that edits `metadata` and its typed copies
+        (`refresh=true`, so the next search sees it). A version conflict means a concurrent write
+        to a matched chunk; the edit is idempotent, so that is raised as transient, to retry."""
+        check_filter(where)
+        edit = metadata_update(set, remove, replace)
+        names = self._names(kb_id)
+        new_values = {**(edit.replace or {}), **edit.set}
+        body = update_metadata_body(where, new_values, edit.remove, edit.replace is not None)
+        try:
+            response = self._retrier.call(
+                "update_by_query",
+                partial(
+                    self._client.update_by_query,
+                    index=names.alias,
+                    body=body,
+                    refresh=True,
+                    conflicts="proceed",
+                ),
+                kb_id=kb_id,
+            )
+        except IndexNotFoundError:
+            return 0
+        failures = response.get("failures") or []
+        if failures:
+            kinds = sorted({str((failure.get("cause") or {}).get("type", "unknown")) for failure in failures})
+            message = f"OpenSearch update_by_query failed for {len(failures)} chunks ({', '.join(kinds)})"
+            if all(failure.get("status") == 429 for failure in failures):
+                raise TransientVectorStoreError(message)
+            raise VectorStoreError(message)
+        conflicts = int(response.get("version_conflicts", 0))
+        if conflicts:
+            raise TransientVectorStoreError(
+                f"{conflicts} chunks changed while their metadata was edited; retry the edit"
+            )
+        updated = int(response.get("updated", 0)) + int(response.get("noops", 0))
+        log.info("vectorstore.opensearch.metadata_updated", kb_id=kb_id, chunks=updated)
+        return updated
+
     def _documents(self, items: Sequence[ChunkWrite], dimension: int) -> list[tuple[str, JSON]]:
         wrong = [item.chunk.chunk_id for item in items if vector_shape(item.vector) != (dimension,)]
         if wrong:
@@ -267,36 +314,52 @@ class OpenSearchVectorStore:
         *,
         k: int,
         where: Filter | None = None,
-        min_similarity: float = 0.0,
+        min_similarity: float | None = None,
     ) -> list[SearchHit]:
-        if k < 1:
+        query = SearchQuery(k=k, vector=vector, where=where, min_similarity=min_similarity)
+        return [SearchHit(chunk=hit.chunk, similarity=hit.score) for hit in self.search_chunks(kb_id, query)]
+
+    def search_chunks(self, kb_id: str, query: SearchQuery) -> list[RankedHit]:
+        """Vector: one filtered knn query (with the exact fallback). Keyword: one match query inside
+        the filter. Hybrid: both, fused here by reciprocal rank fusion (`base.fuse`, the same code as
+        the embedded store), then one exact script_score look-up for the cosine of the chunks only
+        the keyword leg found. docs/opensearch.md says why the fusion is client-side."""
+        check_query(query)
+        if query.k < 1:
             return []
-        if k > _MAX_K:
-            raise VectorStoreError(f"k must be at most {_MAX_K}, got {k}")
+        if query.k > _MAX_K:
+            raise VectorStoreError(f"k must be at most {_MAX_K}, got {query.k}")
         names = self._names(kb_id)
         dimension = self._dimension(kb_id, names)
         if dimension is None:
             return []
-        if vector_shape(vector) != (dimension,):
-            raise DimensionMismatchError(
-                f"the query vector has shape {vector_shape(vector)}, the index dimension is {dimension}"
-            )
-        values = vector_values(vector, "the query vector")
-        response = self._search(kb_id, names.alias, knn_body(values, k, where))
-        hits = _search_hits(response, similarity_from_knn_score)
-        if len(hits) < k:
-            matching = self._count(kb_id, names.alias, where)
-            if matching > len(hits):
-                log.info(
-                    "vectorstore.opensearch.search.exact_fallback",
-                    kb_id=kb_id,
-                    k=k,
-                    approximate_hits=len(hits),
-                    matching=matching,
+        values: list[float] | None = None
+        if query.vector is not None:
+            if vector_shape(query.vector) != (dimension,):
+                raise DimensionMismatchError(
+                    f"the query vector has shape {vector_shape(query.vector)}, "
+                    f"the index dimension is {dimension}"
                 )
-                response = self._search(kb_id, names.alias, exact_body(values, k, where))
-                hits = _search_hits(response, similarity_from_exact_score)
-        return [hit for hit in hits if hit.similarity >= min_similarity]
+            values = vector_values(query.vector, "the query vector")
+        run = partial(self._search, kb_id, names.alias)
+        count = partial(self._count, kb_id, names.alias)
+        return rank_hits(kb_id, run, count, query, values)
+
+    def vectors_of(self, kb_id: str, chunk_ids: Sequence[str]) -> dict[str, Vector]:
+        """One `ids` query fetching only the `vector` field of `_source` (searches exclude it)."""
+        unique = list(dict.fromkeys(chunk_ids))
+        if not unique:
+            return {}
+        if len(unique) > _MAX_K:
+            raise VectorStoreError(f"at most {_MAX_K} vectors per request, got {len(unique)}")
+        try:
+            response = self._search(kb_id, self._names(kb_id).alias, vectors_body(unique))
+        except IndexNotFoundError:
+            return {}
+        return {
+            str(hit["_id"]): np.asarray(hit["_source"][VECTOR_FIELD], dtype=np.float32)
+            for hit in response["hits"]["hits"]
+        }
 
     def list_chunks(
         self, kb_id: str, *, where: Filter | None = None, offset: int = 0, limit: int = 50
@@ -402,13 +465,6 @@ class OpenSearchVectorStore:
         if dimension is None:
             raise IndexNotFoundError(f"knowledge base {kb_id!r} has no index; create it first")
         return dimension
-
-
-def _search_hits(response: Mapping[str, Any], similarity: Callable[[float], float]) -> list[SearchHit]:
-    return [
-        SearchHit(chunk=chunk_from_source(hit["_source"]), similarity=similarity(float(hit["_score"])))
-        for hit in response["hits"]["hits"]
-    ]
 
 
 def _chunks(response: Mapping[str, Any]) -> list[Chunk]:

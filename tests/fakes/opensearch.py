@@ -43,6 +43,21 @@ import numpy as np
 
 RESULT_WINDOW = 10_000
 EXACT_SCRIPT = "1.0 + cosineSimilarity(params.query_value, doc[params.field])"
+# The metadata-edit script of the vector store; the fake applies its params in `_edit_metadata`.
+UPDATE_METADATA_SCRIPT = (
+    "def s = ctx._source;"
+    " if (params.replace || s.metadata == null) { s.metadata = new HashMap(); }"
+    " for (def p : ['meta_kw', 'meta_num', 'meta_date']) {"
+    " if (params.replace || s[p] == null) { s[p] = new HashMap(); } }"
+    " for (def r : params.remove) { s.metadata.remove(r.key); s.meta_kw.remove(r.field);"
+    " s.meta_num.remove(r.field); s.meta_date.remove(r.field); }"
+    " for (def e : params.set) { s.metadata[e.key] = e.value; s.meta_kw[e.field] = e.value;"
+    " if (e.number != null) { s.meta_num[e.field] = e.number; }"
+    " else { s.meta_num.remove(e.field); }"
+    " if (e.date != null) { s.meta_date[e.field] = e.date; }"
+    " else { s.meta_date.remove(e.field); } }"
+    " for (def p : ['meta_kw', 'meta_num', 'meta_date']) { if (s[p].isEmpty()) { s.remove(p); } }"
+)
 _KNOWN_SETTINGS = {
     "index.knn",
     "index.knn.algo_param.ef_search",
@@ -54,6 +69,7 @@ _SCALAR_TYPES = {"keyword", "text", "integer", "long", "double", "float", "boole
 _ENDPOINT_PARAMS: dict[str, set[str]] = {
     "_bulk": {"refresh", "require_alias"},
     "_delete_by_query": {"refresh", "conflicts"},
+    "_update_by_query": {"refresh", "conflicts"},
     "_search": set(),
     "_count": set(),
     "_mapping": set(),
@@ -383,7 +399,31 @@ def _as_number(value: Any) -> float:
     return float(value)
 
 
-_LEAF_QUERIES = {"match_all", "ids", "exists", "term", "terms", "prefix", "range"}
+_LEAF_QUERIES = {"match_all", "ids", "exists", "term", "terms", "prefix", "range", "match"}
+# Han, Hiragana and Katakana characters are tokens of their own, as in the standard tokenizer.
+_UNSPACED = re.compile("([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
+_BM25_K1, _BM25_B = 1.2, 0.75
+
+
+def analyze(text: str) -> list[str]:
+    """A stand-in for the standard analyzer: Unicode words, lower-cased, CJK characters apart."""
+    return re.findall(r"[^\W_]+", _UNSPACED.sub(r" \1 ", text).lower())
+
+
+def _match_terms(body: Any) -> tuple[str, list[str]]:
+    name, options = _single(body, "match")
+    if isinstance(options, dict):
+        if set(options) - {"query"}:
+            raise _bad_request(f"fake: unsupported match options {sorted(options)}", "parsing_exception")
+        options = options["query"]
+    if not isinstance(options, str):
+        raise _bad_request("[match] query text must be a string", "parsing_exception")
+    return name, list(dict.fromkeys(analyze(options)))
+
+
+def _text_terms(doc: _Doc, name: str) -> list[str] | None:
+    values = _typed(doc, name, {"text"})
+    return None if values is None else [term for value in values for term in analyze(str(value))]
 
 
 def validate(query: Any) -> None:
@@ -427,6 +467,10 @@ def matches(query: dict[str, Any], doc: _Doc) -> bool:
         return any(s.startswith(prefix) for s in strings)
     if query_type == "range":
         return _range_matches(doc, name, value)
+    if query_type == "match":
+        field_name, wanted = _match_terms(body)
+        tokens = _text_terms(doc, field_name)
+        return tokens is not None and bool(set(wanted) & set(tokens))
     raise _bad_request(f"unknown query [{query_type}]", "parsing_exception")
 
 
@@ -484,6 +528,7 @@ def _cosines(docs: list[_Doc], field_name: str, query_vector: Any) -> list[float
 class _Searcher:
     docs: list[_Doc]
     knn_shortfall: bool
+    text_stats: dict[str, tuple[int, float, dict[str, int]]] = field(default_factory=dict)
 
     def scored(self, query: dict[str, Any]) -> list[tuple[_Doc, float | None]]:
         """Matching docs with scores (None for non-scoring queries), best first for scoring ones."""
@@ -493,7 +538,49 @@ class _Searcher:
         if query_type == "script_score":
             return self._script_score(body)
         validate(query)
-        return [(doc, 1.0) for doc in self.docs if matches(query, doc)]
+        found = [doc for doc in self.docs if matches(query, doc)]
+        return [(doc, self._score(query, doc)) for doc in found]
+
+    def _score(self, query: dict[str, Any], doc: _Doc) -> float:
+        """BM25 (k1 1.2, b 0.75, Lucene's idf) of the match clauses in scoring position, summed as a
+        bool query sums them; other clauses score 1.0, filter clauses nothing."""
+        query_type, body = _single(query, "query")
+        if query_type == "match":
+            return self._bm25(body, doc)
+        if query_type == "bool":
+            scoring = _clauses(body.get("must", [])) + _clauses(body.get("should", []))
+            return sum(self._score(clause, doc) for clause in scoring if matches(clause, doc)) or 0.0
+        return 1.0
+
+    def _bm25(self, body: Any, doc: _Doc) -> float:
+        field_name, wanted = _match_terms(body)
+        stats = self._stats(field_name)
+        tokens = _text_terms(doc, field_name) or []
+        count, average, frequency = stats
+        score = 0.0
+        for term in wanted:
+            tf = tokens.count(term)
+            if not tf:
+                continue
+            idf = float(np.log(1 + (count - frequency[term] + 0.5) / (frequency[term] + 0.5)))
+            norm = _BM25_K1 * (1 - _BM25_B + _BM25_B * len(tokens) / average)
+            score += idf * tf * (_BM25_K1 + 1) / (tf + norm)
+        return float(np.float32(score))
+
+    def _stats(self, field_name: str) -> tuple[int, float, dict[str, int]]:
+        if field_name not in self.text_stats:
+            frequency: dict[str, int] = {}
+            lengths = []
+            for doc in self.docs:
+                tokens = _text_terms(doc, field_name)
+                if tokens is None:
+                    continue
+                lengths.append(len(tokens))
+                for term in set(tokens):
+                    frequency[term] = frequency.get(term, 0) + 1
+            average = sum(lengths) / len(lengths) if lengths else 1.0
+            self.text_stats[field_name] = (len(lengths), average or 1.0, frequency)
+        return self.text_stats[field_name]
 
     def _knn(self, body: Any) -> list[tuple[_Doc, float | None]]:
         field_name, knn = _single(body, "knn")
@@ -545,9 +632,12 @@ def _sort_spec(sort: Any) -> list[tuple[str, bool]]:
     return spec
 
 
-def _sort_values(doc: _Doc, spec: list[tuple[str, bool]]) -> list[Any]:
+def _sort_values(doc: _Doc, spec: list[tuple[str, bool]], score: float | None) -> list[Any]:
     values: list[Any] = []
     for name, descending in spec:
+        if name == "_score":
+            values.append(score)
+            continue
         kind = doc.index.fields.get(name)
         if kind is None:
             raise _bad_request(f"No mapping found for [{name}] in order to sort on", "query_shard_exception")
@@ -762,7 +852,10 @@ class _Cluster:
         ]
 
     def search(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
-        allowed = {"query", "size", "from", "sort", "_source", "track_total_hits", "search_after", "aggs"}
+        allowed = {
+            "query", "size", "from", "sort", "_source", "track_total_hits", "search_after", "aggs",
+            "track_scores",
+        }  # fmt: skip
         if unknown := set(body) - allowed:
             raise _bad_request(
                 f"Unknown key for a START_OBJECT in [{sorted(unknown)[0]}].", "parsing_exception"
@@ -777,7 +870,8 @@ class _Cluster:
         searcher = _Searcher(self.documents(target), self.knn_shortfall)
         scored = searcher.scored(body.get("query", {"match_all": {}}))
         spec = _sort_spec(body["sort"]) if "sort" in body else None
-        hits = self._order(scored, spec, body.get("search_after"), offset)
+        track_scores = body.get("track_scores") is True or any(name == "_score" for name, _ in spec or [])
+        hits = self._order(scored, spec, body.get("search_after"), offset, track_scores)
         total = len(scored)
         relation = "eq"
         if body.get("track_total_hits") is not True and total > RESULT_WINDOW:
@@ -797,7 +891,11 @@ class _Cluster:
 
     @staticmethod
     def _order(
-        scored: list[tuple[_Doc, float | None]], spec: list[tuple[str, bool]] | None, after: Any, offset: int
+        scored: list[tuple[_Doc, float | None]],
+        spec: list[tuple[str, bool]] | None,
+        after: Any,
+        offset: int,
+        track_scores: bool = False,
     ) -> list[dict[str, Any]]:
         def hit(doc: _Doc, score: float | None, sort: list[Any] | None = None) -> dict[str, Any]:
             entry: dict[str, Any] = {
@@ -816,14 +914,15 @@ class _Cluster:
             return [hit(doc, score) for doc, score in scored]
         if after is not None and offset:
             raise _bad_request("`from` parameter must be set to 0 when `search_after` is used.")
-        keyed = [(doc, _sort_values(doc, spec)) for doc, _ in scored]
+        keyed = [(doc, _sort_values(doc, spec, score)) for doc, score in scored]
         keyed.sort(key=lambda pair: _sort_key(pair[1], spec))
         if after is not None:
             if len(after) != len(spec):
                 raise _bad_request("search_after has a different number of sort values than the sort")
             bound = _sort_key(list(after), spec)
             keyed = [pair for pair in keyed if _sort_key(pair[1], spec) > bound]
-        return [hit(doc, None, values) for doc, values in keyed]
+        scores = {id(doc): score for doc, score in scored}
+        return [hit(doc, scores[id(doc)] if track_scores else None, values) for doc, values in keyed]
 
     @staticmethod
     def _aggregations(aggs: dict[str, Any], docs: list[_Doc]) -> dict[str, Any]:
@@ -858,6 +957,52 @@ class _Cluster:
         deleted = len(victims)
         return {"took": 1, "timed_out": False, "total": deleted, "deleted": deleted, "batches": 1,
                 "version_conflicts": 0, "noops": 0, "failures": []}  # fmt: skip
+
+    def update_by_query(self, target: str, body: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
+        """Only the vector store's own metadata script, whose params it interprets in Python."""
+        if set(body) != {"query", "script"}:
+            raise _bad_request("fake: update_by_query needs exactly a query and a script")
+        script = body["script"]
+        if script.get("source") != UPDATE_METADATA_SCRIPT or script.get("lang", "painless") != "painless":
+            raise _bad_request(f"fake: unsupported script {script.get('source')!r}", "script_exception")
+        validate(body["query"])
+        targets = [doc for doc in self.documents(target) if matches(body["query"], doc)]
+        for doc in targets:
+            source = _edit_metadata(doc.source, script["params"])
+            doc.index.fields |= _check_document(doc.index, source)
+            doc.index.docs[doc.doc_id] = source
+            doc.index.versions[doc.doc_id] = doc.index.versions.get(doc.doc_id, 0) + 1
+        if params.get("refresh") in {"true", ""}:
+            for index in self.resolve(target):
+                index.refresh()
+        updated = len(targets)
+        return {"took": 1, "timed_out": False, "total": updated, "updated": updated, "batches": 1,
+                "version_conflicts": 0, "noops": 0, "failures": []}  # fmt: skip
+
+
+def _edit_metadata(source: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """What UPDATE_METADATA_SCRIPT does to a document's source."""
+    edited: dict[str, Any] = json.loads(json.dumps(source))
+    maps = ("metadata", "meta_kw", "meta_num", "meta_date")
+    for name in maps:
+        if params["replace"] or edited.get(name) is None:
+            edited[name] = {}
+    for removal in params["remove"]:
+        edited["metadata"].pop(removal["key"], None)
+        for name in maps[1:]:
+            edited[name].pop(removal["field"], None)
+    for entry in params["set"]:
+        edited["metadata"][entry["key"]] = entry["value"]
+        edited["meta_kw"][entry["field"]] = entry["value"]
+        for name, reading in (("meta_num", entry["number"]), ("meta_date", entry["date"])):
+            if reading is None:
+                edited[name].pop(entry["field"], None)
+            else:
+                edited[name][entry["field"]] = reading
+    for name in maps[1:]:
+        if not edited[name]:
+            del edited[name]
+    return edited
 
 
 # --- HTTP --------------------------------------------------------------------------------------
@@ -1014,6 +1159,8 @@ class FakeOpenSearch:
                 return cluster.count(target, body or {})
             case "POST", [target, "_delete_by_query"]:
                 return cluster.delete_by_query(target, body or {}, params)
+            case "POST", [target, "_update_by_query"]:
+                return cluster.update_by_query(target, body or {}, params)
             case "PUT", [name] if not name.startswith("_"):
                 return cluster.create_index(name, body or {})
             case "DELETE", [target] if not target.startswith("_"):

@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 from kb_service.vectorstores.base import (
+    SEARCH_MODES,
     And,
     Chunk,
     ChunkWrite,
@@ -42,7 +43,10 @@ from kb_service.vectorstores.base import (
     Or,
     Prefix,
     Range,
+    RankedHit,
     SearchHit,
+    SearchMode,
+    SearchQuery,
     Vector,
     VectorStore,
     VectorStoreError,
@@ -96,6 +100,16 @@ def at(chunk: Chunk, degrees: float) -> ChunkWrite:
 
 def hit_ids(hits: Sequence[SearchHit]) -> list[str]:
     return [hit.chunk.chunk_id for hit in hits]
+
+
+def ranked_ids(hits: Sequence[RankedHit]) -> list[str]:
+    return [hit.chunk.chunk_id for hit in hits]
+
+
+def in_mode(mode: SearchMode, k: int, text: str = "text", **fields: Any) -> SearchQuery:
+    """A query in `mode`: the QUERY vector unless the mode is keyword (where it is optional)."""
+    vector = fields.pop("vector", None if mode == "keyword" else QUERY)
+    return SearchQuery(k=k, vector=vector, text=None if mode == "vector" else text, mode=mode, **fields)
 
 
 def cosine(a: Vector, b: Vector) -> float:
@@ -547,7 +561,9 @@ class VectorStoreContract:
         store.write(kb, [at(make_chunk(chunk_id), angle) for chunk_id, angle in angles.items()])
 
         assert hit_ids(store.search(kb, QUERY, k=10, min_similarity=0.6)) == ["a", "b"]
-        assert hit_ids(store.search(kb, QUERY, k=10)) == ["a", "b", "c", "d"]
+        assert hit_ids(store.search(kb, QUERY, k=10, min_similarity=0.0)) == ["a", "b", "c", "d"]
+        # No threshold by default: the whole cosine range, negative included.
+        assert hit_ids(store.search(kb, QUERY, k=10)) == ["a", "b", "c", "d", "opposite"]
         assert hit_ids(store.search(kb, QUERY, k=10, min_similarity=-1.0))[-1] == "opposite"
         assert store.search(kb, angle_vector(180), k=10, min_similarity=0.99) == []
 
@@ -690,3 +706,282 @@ class VectorStoreContract:
 
         assert store.count_by(tickets, "collection") == {"support": 1, "manuals": 4}
         assert store.count(tickets) == 5
+
+    # --- search modes: keyword and hybrid, the full count, metadata edits -------------------------
+
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
+    @pytest.mark.parametrize(
+        ("where", "expected"), [case[1:] for case in FILTER_CASES], ids=[c[0] for c in FILTER_CASES]
+    )
+    def test_every_mode_applies_every_filter_form(
+        self, store: VectorStore, tickets: str, mode: SearchMode, where: Filter, expected: set[str]
+    ) -> None:
+        # Every ticket's text contains "text", so each mode finds exactly the filtered chunks.
+        hits = store.search_chunks(tickets, in_mode(mode, 100, where=where))
+
+        assert set(ranked_ids(hits)) == expected
+        assert len(hits) == len(expected)
+
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
+    @pytest.mark.parametrize("min_similarity", [None, -0.95])
+    def test_full_count_when_the_matches_have_negative_cosine(
+        self, store: VectorStore, kb: str, mode: SearchMode, min_similarity: float | None
+    ) -> None:
+        # 12 chunks in the wanted group, all pointing away from the query (cosine -0.17 .. -0.94),
+        # and 30 nearer chunks outside it: every mode must still return exactly k of the group.
+        rng = np.random.default_rng(21)
+        items = [
+            ChunkWrite(
+                make_chunk(f"away-{i:02d}", text=f"report number {i}", metadata={"group": "away"}),
+                angle_vector(100 + i * 5, direction=random_orthogonal_direction(rng)),
+            )
+            for i in range(12)
+        ]
+        items += [
+            ChunkWrite(
+                make_chunk(f"near-{i:02d}", text=f"report near {i}", metadata={"group": "near"}),
+                angle_vector(float(rng.uniform(0, 60)), direction=random_orthogonal_direction(rng)),
+            )
+            for i in range(30)
+        ]
+        store.write(kb, items)
+        where = Eq("metadata.group", "away")
+
+        for k in (1, 5, 12):
+            query = in_mode(mode, k, text="report", where=where, min_similarity=min_similarity, vector=QUERY)
+            hits = store.search_chunks(kb, query)
+            assert len(hits) == k, (mode, k)
+            assert {hit.chunk.metadata["group"] for hit in hits} == {"away"}
+            for hit in hits:
+                assert hit.similarity is not None and hit.similarity < 0
+        vector_hits = store.search_chunks(
+            kb, in_mode("vector", 5, where=where, min_similarity=min_similarity)
+        )
+        assert ranked_ids(vector_hits) == [f"away-{i:02d}" for i in range(5)]
+        assert [hit.similarity for hit in vector_hits] == pytest.approx(
+            [math.cos(math.radians(100 + i * 5)) for i in range(5)], abs=SIMILARITY_TOLERANCE
+        )
+        # A threshold between the group's cosines cuts it exactly there, in every mode.
+        cut = store.search_chunks(
+            kb, in_mode(mode, 12, text="report", where=where, min_similarity=-0.5, vector=QUERY)
+        )
+        assert set(ranked_ids(cut)) == {f"away-{i:02d}" for i in range(12) if 100 + i * 5 <= 120}
+
+    def test_keyword_search_ranks_by_bm25_and_returns_only_chunks_with_a_term(
+        self, store: VectorStore, kb: str
+    ) -> None:
+        store.write(
+            kb,
+            [
+                at(make_chunk("three", text="invoice invoice invoice paid"), 80),
+                at(make_chunk("one", text="invoice overdue reminder sent"), 10),
+                at(make_chunk("two", text="invoice invoice reminder sent"), 70),
+                at(make_chunk("none", text="contract renewal reminder sent"), 0),
+            ],
+        )
+
+        hits = store.search_chunks(kb, SearchQuery(k=10, text="Invoice", mode="keyword"))
+
+        assert ranked_ids(hits) == ["three", "two", "one"]
+        assert [hit.keyword_rank for hit in hits] == [1, 2, 3]
+        assert all(hit.legs == {"keyword"} and hit.vector_rank is None for hit in hits)
+        assert all(hit.similarity is None for hit in hits)
+        assert hits[0].score > hits[1].score > hits[2].score > 0
+        with_vector = store.search_chunks(kb, SearchQuery(k=2, text="invoice", mode="keyword", vector=QUERY))
+        assert ranked_ids(with_vector) == ["three", "two"]
+        assert [hit.similarity for hit in with_vector] == pytest.approx(
+            [math.cos(math.radians(80)), math.cos(math.radians(70))], abs=SIMILARITY_TOLERANCE
+        )
+        assert store.search_chunks(kb, SearchQuery(k=10, text="nothing matches", mode="keyword")) == []
+        assert store.search_chunks(kb, SearchQuery(k=10, text="  ?! ", mode="keyword")) == []
+
+    @pytest.mark.parametrize(
+        ("word", "expected"),
+        [
+            ("Größe", "de"),
+            ("größe", "de"),
+            ("élève", "fr"),
+            ("λόγος", "el"),
+            ("検索", "ja"),
+            ("Straße", "de"),
+        ],
+    )
+    def test_keyword_search_keeps_non_ascii_words(
+        self, store: VectorStore, kb: str, word: str, expected: str
+    ) -> None:
+        store.write(
+            kb,
+            [
+                at(make_chunk("de", text="Die Größe der Straße ist wichtig"), 10),
+                at(make_chunk("fr", text="Un élève écrit une lettre"), 20),
+                at(make_chunk("el", text="ο λόγος του ανθρώπου"), 30),
+                at(make_chunk("ja", text="全文検索エンジンの設計"), 40),
+                at(make_chunk("en", text="plain english words only"), 50),
+            ],
+        )
+
+        hits = store.search_chunks(kb, SearchQuery(k=5, text=word, mode="keyword"))
+
+        assert ranked_ids(hits) == [expected]
+
+    def test_hybrid_fuses_both_legs_by_reciprocal_rank(self, store: VectorStore, kb: str) -> None:
+        store.write(
+            kb,
+            [
+                at(make_chunk("both", text="refund policy for customers"), 20),
+                at(make_chunk("vector-only", text="nothing relevant here"), 5),
+                at(make_chunk("keyword-only", text="refund refund requested"), 170),
+                at(make_chunk("neither", text="nothing at all"), 60),
+            ],
+        )
+        # Each leg 3 deep: the vector leg finds vector-only, both, neither; the keyword leg
+        # keyword-only, both.
+        query = SearchQuery(k=3, vector=QUERY, text="refund", mode="hybrid", rrf_k=60, candidates=1)
+
+        hits = store.search_chunks(kb, query)
+
+        # both: 0.5/62 + 0.5/62; keyword-only and vector-only tie at 0.5/61 (ordered by id).
+        assert ranked_ids(hits) == ["both", "keyword-only", "vector-only"]
+        by_id = {hit.chunk.chunk_id: hit for hit in hits}
+        assert by_id["both"].legs == {"vector", "keyword"}
+        assert by_id["vector-only"].legs == {"vector"}
+        assert by_id["keyword-only"].legs == {"keyword"}
+        assert (by_id["both"].vector_rank, by_id["both"].keyword_rank) == (2, 2)
+        assert (by_id["keyword-only"].vector_rank, by_id["keyword-only"].keyword_rank) == (None, 1)
+        assert by_id["both"].score == pytest.approx(0.5 / 62 + 0.5 / 62)
+        assert by_id["vector-only"].score == pytest.approx(0.5 / 61)
+        assert by_id["keyword-only"].similarity == pytest.approx(
+            math.cos(math.radians(170)), abs=SIMILARITY_TOLERANCE
+        )
+        assert by_id["both"].similarity == pytest.approx(math.cos(math.radians(20)), abs=SIMILARITY_TOLERANCE)
+        # All weight on the vector leg: the keyword leg no longer counts.
+        weighted = store.search_chunks(kb, replace(query, vector_weight=1.0, k=4))
+        assert ranked_ids(weighted) == ["vector-only", "both", "neither", "keyword-only"]
+        assert len(store.search_chunks(kb, replace(query, k=10))) == 4
+
+    def test_vector_mode_matches_search(self, store: VectorStore, tickets: str) -> None:
+        where = Eq("collection", "manuals")
+        hits = store.search_chunks(tickets, SearchQuery(k=2, vector=QUERY, where=where))
+
+        assert ranked_ids(hits) == hit_ids(store.search(tickets, QUERY, k=2, where=where)) == ["t4", "t5"]
+        assert [hit.vector_rank for hit in hits] == [1, 2]
+        assert all(hit.legs == {"vector"} and hit.score == hit.similarity for hit in hits)
+
+    def test_keyword_index_follows_overwrites_deletes_and_replacements(
+        self, store: VectorStore, kb: str
+    ) -> None:
+        def find(text: str) -> list[str]:
+            return ranked_ids(store.search_chunks(kb, SearchQuery(k=10, text=text, mode="keyword")))
+
+        store.write(kb, [at(make_chunk("a", text="apple pie", mx_object_id="o"), 10)])
+        store.write(kb, [at(make_chunk("b", text="banana bread"), 20)])
+        assert find("apple") == ["a"]
+
+        store.write(kb, [at(make_chunk("a", text="cherry tart", mx_object_id="o"), 10)])
+        assert find("apple") == []
+        assert find("cherry") == ["a"]
+
+        store.write(
+            kb,
+            [at(make_chunk("c", text="cherry jam", mx_object_id="o"), 30)],
+            delete_where=Eq("mx_object_id", "o"),
+        )
+        assert find("cherry") == ["c"]
+
+        store.delete(kb, Eq("collection", "default"))
+        assert find("cherry banana") == []
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            SearchQuery(k=3, mode="hybrid", text="x"),
+            SearchQuery(k=3, mode="hybrid", vector=QUERY),
+            SearchQuery(k=3, mode="keyword"),
+            SearchQuery(k=3, mode="keyword", text="x", min_similarity=0.5),
+            SearchQuery(k=3, vector=QUERY, min_similarity=1.5),
+            SearchQuery(k=3, vector=QUERY, mode="hybrid", text="x", vector_weight=2.0),
+            SearchQuery(k=3, vector=QUERY, where=Eq("title", "x")),
+        ],
+        ids=[
+            "hybrid-no-vector",
+            "hybrid-no-text",
+            "keyword-no-text",
+            "threshold-no-vector",
+            "threshold-out-of-range",
+            "weight-out-of-range",
+            "bad-filter",
+        ],
+    )
+    def test_an_impossible_query_is_rejected(
+        self, store: VectorStore, tickets: str, query: SearchQuery
+    ) -> None:
+        with pytest.raises(VectorStoreError):
+            store.search_chunks(tickets, query)
+
+    def test_update_metadata_edits_in_place_and_the_next_search_sees_it(
+        self, store: VectorStore, tickets: str
+    ) -> None:
+        before = {hit.chunk.chunk_id: hit.similarity for hit in store.search(tickets, QUERY, k=10)}
+
+        updated = store.update_metadata(
+            tickets,
+            Eq("metadata.Ticket Type", "Bug"),
+            set={"Status": "Closed", "sla.hours": "48"},
+            remove=["opened"],
+        )
+
+        assert updated == 2
+        assert self.matching(store, tickets, Eq("metadata.Status", "Closed")) == {"t1", "t2"}
+        assert self.matching(store, tickets, Range("metadata.sla.hours", "number", gte=24)) == {"t1", "t2"}
+        assert self.matching(store, tickets, Exists("metadata.opened")) == {"t3", "t4", "t5"}
+        assert self.matching(store, tickets, Eq("metadata.Status", "Solved")) == {"t3"}
+        (t1,) = store.list_chunks(tickets, where=Eq("document_id", "d1"), limit=1).items
+        assert t1.metadata == {
+            "Ticket Type": "Bug", "Status": "Closed", "priority": "3", "Category": "Ticket", "sla.hours": "48"
+        }  # fmt: skip
+        assert replace(t1, metadata=TICKETS[0][0].metadata) == TICKETS[0][0]
+        after = {hit.chunk.chunk_id: hit.similarity for hit in store.search(tickets, QUERY, k=10)}
+        assert after == pytest.approx(before, abs=SIMILARITY_TOLERANCE)
+        keyword = store.search_chunks(
+            tickets, SearchQuery(k=10, text="t1", mode="keyword", where=Eq("metadata.Status", "Closed"))
+        )
+        assert ranked_ids(keyword) == ["t1"]
+
+    def test_update_metadata_replace_and_no_match(self, store: VectorStore, tickets: str) -> None:
+        assert store.update_metadata(tickets, Eq("collection", "nowhere"), set={"a": "b"}) == 0
+
+        assert (
+            store.update_metadata(
+                tickets, Eq("source_id", "s3"), set={"extra": "1"}, replace={"only": "this"}
+            )
+            == 2
+        )
+
+        assert [
+            chunk.metadata for chunk in store.list_chunks(tickets, where=Eq("source_id", "s3")).items
+        ] == [
+            {"only": "this", "extra": "1"},
+            {"only": "this", "extra": "1"},
+        ]
+        assert self.matching(store, tickets, Exists("metadata.Category")) == {"t1", "t2", "t3"}
+        assert self.matching(store, tickets, Range("metadata.priority", "number")) == {"t1", "t2", "t3"}
+        assert store.count(tickets) == len(TICKETS)
+
+    def test_update_metadata_rejects_a_key_both_set_and_removed(
+        self, store: VectorStore, tickets: str
+    ) -> None:
+        with pytest.raises(VectorStoreError):
+            store.update_metadata(tickets, Eq("collection", "support"), set={"a": "1"}, remove=["a"])
+
+    def test_update_metadata_of_a_kb_never_created_is_zero(self, store: VectorStore) -> None:
+        assert store.update_metadata(new_kb_id(), Eq("collection", "x"), set={"a": "1"}) == 0
+
+    def test_vectors_of_returns_the_stored_unit_vectors(self, store: VectorStore, kb: str) -> None:
+        store.write(kb, [at(make_chunk("v1"), 30), at(make_chunk("v2"), 120)])
+        vectors = store.vectors_of(kb, ["v2", "v1", "missing", "v1"])
+        assert set(vectors) == {"v1", "v2"}
+        for chunk_id, degrees in (("v1", 30), ("v2", 120)):
+            assert vectors[chunk_id].shape == (DIM,)
+            np.testing.assert_allclose(vectors[chunk_id], angle_vector(degrees), atol=SIMILARITY_TOLERANCE)
+        assert store.vectors_of(kb, []) == {}
+        assert store.vectors_of(new_kb_id(), ["v1"]) == {}

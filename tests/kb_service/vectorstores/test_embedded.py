@@ -7,6 +7,7 @@ exactly like a store in another process; one test uses a real second process as 
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from kb_service.vectorstores.base import (
     Eq,
     In,
     IndexNotFoundError,
+    SearchQuery,
     VectorStore,
     VectorStoreError,
 )
@@ -269,3 +271,63 @@ def test_ping_fails_when_the_folder_is_not_writable(tmp_path: Path) -> None:
 
     with pytest.raises(VectorStoreError):
         EmbeddedVectorStore(blocker / "vectors").ping()
+
+
+def test_a_store_from_before_the_keyword_index_gets_it_built_on_open(
+    root: Path, first: EmbeddedVectorStore, kb: str
+) -> None:
+    first.write(kb, [at(chunk, degrees) for chunk, degrees in TICKETS])
+    first.write(kb, [at(make_chunk("x", text="Größe検索 unique"), 5)])
+    first.close()
+    # Turn the file into a schema-1 store: no FTS table, no keyword_index marker.
+    conn = sqlite3.connect(root / f"{kb}.sqlite3")
+    conn.execute("DROP TABLE chunks_fts")
+    conn.execute("DELETE FROM meta WHERE key = 'keyword_index'")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+
+    for _ in range(2):  # idempotent: the second open finds it built
+        store = EmbeddedVectorStore(root)
+        try:
+            with capture_logs() as logs:
+                hits = store.search_chunks(kb, SearchQuery(k=10, text="unique 検索", mode="keyword"))
+            assert [hit.chunk.chunk_id for hit in hits] == ["x"]
+            assert len(store.search_chunks(kb, SearchQuery(k=10, text="text", mode="keyword"))) == len(
+                TICKETS
+            )
+        finally:
+            store.close()
+        built = [log for log in logs if log["event"] == "vectorstore.embedded.keyword_index_built"]
+        assert len(built) == (1 if _ == 0 else 0)
+    meta = dict(sqlite3.connect(root / f"{kb}.sqlite3").execute("SELECT key, value FROM meta").fetchall())
+    assert meta["schema_version"] == "2"
+    assert meta["keyword_index"] == "1"
+
+
+def test_keyword_search_stems_english_and_folds_accents(first: EmbeddedVectorStore, kb: str) -> None:
+    first.write(
+        kb,
+        [at(make_chunk("a", text="Indexing the tickets"), 10), at(make_chunk("b", text="Un résumé"), 20)],
+    )
+
+    def find(text: str) -> list[str]:
+        return [
+            hit.chunk.chunk_id for hit in first.search_chunks(kb, SearchQuery(k=5, text=text, mode="keyword"))
+        ]
+
+    assert find("indexes ticket") == ["a"]
+    assert find("resume") == ["b"]
+    assert find('NEAR("x" AND * -') == []
+
+
+def test_a_metadata_edit_is_seen_by_another_process(
+    first: EmbeddedVectorStore, second: EmbeddedVectorStore, kb: str
+) -> None:
+    first.write(kb, [at(chunk, degrees) for chunk, degrees in TICKETS])
+    assert second.count(kb, Eq("metadata.Status", "Closed")) == 0
+
+    assert first.update_metadata(kb, Eq("collection", "support"), set={"Status": "Closed"}) == 3
+
+    assert second.count(kb, Eq("metadata.Status", "Closed")) == 3
+    assert hit_ids(second.search(kb, QUERY, k=3)) == ["t1", "t2", "t3"]

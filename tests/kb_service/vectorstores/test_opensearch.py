@@ -463,7 +463,11 @@ def test_the_fake_refuses_a_request_shape_it_does_not_know(
 ) -> None:
     client = build_client(opensearch_settings(fake.url))
     try:
-        for body in ({"query": {"match": {"text": "x"}}}, {"query": {"match_all": {}}, "highlight": {}}):
+        body: dict[str, Any]
+        for body in (
+            {"query": {"multi_match": {"query": "x"}}},
+            {"query": {"match_all": {}}, "highlight": {}},
+        ):
             with pytest.raises(RequestError):
                 client.search(index=f"kb-{kb}", body=body)
         with pytest.raises(RequestError, match="unrecognized parameter"):

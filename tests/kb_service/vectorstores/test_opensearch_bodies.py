@@ -23,6 +23,7 @@ from kb_service.vectorstores.base import (
     Or,
     Prefix,
     Range,
+    SearchQuery,
 )
 from kb_service.vectorstores.opensearch import OpenSearchVectorStore
 from tests.fakes.opensearch import FakeOpenSearch, LoggedRequest
@@ -286,4 +287,145 @@ def test_list_and_count_by_bodies(fake: FakeOpenSearch, store: OpenSearchVectorS
                 "composite": {"size": 1000, "sources": [{"value": {"terms": {"field": "document_id"}}}]}
             }
         },
+    }
+
+
+def test_keyword_search_body(fake: FakeOpenSearch, store: OpenSearchVectorStore) -> None:
+    store.search_chunks(KB, SearchQuery(k=4, text="Login fails", mode="keyword", where=Eq("collection", "c")))
+
+    search = only(fake.requests_to("_search"))
+    assert search.path == "/kb-bodies/_search"
+    assert search.params == {}
+    assert search.body == {
+        "size": 4,
+        "_source": {"excludes": SOURCE_EXCLUDES},
+        "query": {
+            "bool": {
+                "must": [{"match": {"text": {"query": "Login fails"}}}],
+                "filter": [{"term": {"collection": "c"}}],
+            }
+        },
+        "sort": [{"_score": {"order": "desc"}}, {"chunk_id": {"order": "asc"}}],
+        "track_scores": True,
+    }
+
+
+def test_hybrid_search_bodies(fake: FakeOpenSearch, store: OpenSearchVectorStore) -> None:
+    store.write(
+        KB,
+        [
+            ChunkWrite(Chunk("near", "c", "nothing", "s"), QUERY),
+            ChunkWrite(Chunk("worded", "c", "login fails", "s"), np.array([0, 1, 0, 0], dtype=np.float32)),
+        ],
+    )
+    fake.clear_requests()
+
+    store.search_chunks(
+        KB,
+        SearchQuery(
+            k=1, vector=QUERY, text="login", mode="hybrid", candidates=1, where=Eq("collection", "c")
+        ),
+    )
+
+    knn, keyword, cosines = fake.requests_to("_search")
+    assert knn.body == {
+        "size": 1,
+        "_source": {"excludes": SOURCE_EXCLUDES},
+        "query": {"knn": {"vector": {"vector": QUERY_JSON, "k": 1, "filter": {"term": {"collection": "c"}}}}},
+    }
+    assert keyword.body == {
+        "size": 1,
+        "_source": {"excludes": SOURCE_EXCLUDES},
+        "query": {
+            "bool": {
+                "must": [{"match": {"text": {"query": "login"}}}],
+                "filter": [{"term": {"collection": "c"}}],
+            }
+        },
+        "sort": [{"_score": {"order": "desc"}}, {"chunk_id": {"order": "asc"}}],
+        "track_scores": True,
+    }
+    # The cosine of the chunk only the keyword leg found, by the same exact script as the fallback.
+    assert cosines.body == {
+        "size": 1,
+        "_source": False,
+        "query": {
+            "script_score": {
+                "query": {"ids": {"values": ["worded"]}},
+                "script": {
+                    "lang": "painless",
+                    "source": "1.0 + cosineSimilarity(params.query_value, doc[params.field])",
+                    "params": {"field": "vector", "query_value": QUERY_JSON},
+                },
+            }
+        },
+    }
+
+
+def test_update_metadata_body(fake: FakeOpenSearch, store: OpenSearchVectorStore) -> None:
+    store.write(KB, [ChunkWrite(Chunk("c-1", "c", "t", "s", metadata={"old": "x", "a.b": "y"}), QUERY)])
+    fake.clear_requests()
+
+    assert (
+        store.update_metadata(
+            KB, Eq("collection", "c"), set={"priority": "3", "opened": "2024-01-05"}, remove=["a.b"]
+        )
+        == 1
+    )
+
+    update = only(fake.requests_to("_update_by_query"))
+    assert update.path == "/kb-bodies/_update_by_query"
+    assert update.params == {"refresh": "true", "conflicts": "proceed"}
+    assert update.body == {
+        "query": {"term": {"collection": "c"}},
+        "script": {
+            "lang": "painless",
+            "source": (
+                "def s = ctx._source;"
+                " if (params.replace || s.metadata == null) { s.metadata = new HashMap(); }"
+                " for (def p : ['meta_kw', 'meta_num', 'meta_date']) {"
+                " if (params.replace || s[p] == null) { s[p] = new HashMap(); } }"
+                " for (def r : params.remove) { s.metadata.remove(r.key); s.meta_kw.remove(r.field);"
+                " s.meta_num.remove(r.field); s.meta_date.remove(r.field); }"
+                " for (def e : params.set) { s.metadata[e.key] = e.value; s.meta_kw[e.field] = e.value;"
+                " if (e.number != null) { s.meta_num[e.field] = e.number; }"
+                " else { s.meta_num.remove(e.field); }"
+                " if (e.date != null) { s.meta_date[e.field] = e.date; }"
+                " else { s.meta_date.remove(e.field); } }"
+                " for (def p : ['meta_kw', 'meta_num', 'meta_date']) { if (s[p].isEmpty()) { s.remove(p); } }"
+            ),
+            "params": {
+                "replace": False,
+                "set": [
+                    {"key": "priority", "field": "priority", "value": "3", "number": 3.0, "date": None},
+                    {
+                        "key": "opened",
+                        "field": "opened",
+                        "value": "2024-01-05",
+                        "number": None,
+                        "date": 1704412800.0,
+                    },
+                ],
+                "remove": [{"key": "a.b", "field": "a%2Eb"}],
+            },
+        },
+    }
+    document = fake.document("kb-bodies_v1", "c-1")
+    assert document["metadata"] == {"old": "x", "priority": "3", "opened": "2024-01-05"}
+    assert document["meta_kw"] == {"old": "x", "priority": "3", "opened": "2024-01-05"}
+    assert document["meta_num"] == {"priority": 3.0}
+    assert document["meta_date"] == {"opened": 1704412800.0}
+    assert document["vector"] == QUERY_JSON
+
+
+def test_vectors_of_body(fake: FakeOpenSearch, store: OpenSearchVectorStore) -> None:
+    store.write(KB, [ChunkWrite(Chunk("c-1", "c", "t", "s"), QUERY)])
+    fake.clear_requests()
+
+    assert set(store.vectors_of(KB, ["c-1", "c-2", "c-1"])) == {"c-1"}
+
+    assert only(fake.requests_to("_search")).body == {
+        "size": 2,
+        "_source": ["vector"],
+        "query": {"ids": {"values": ["c-1", "c-2"]}},
     }

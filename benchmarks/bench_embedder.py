@@ -1,52 +1,178 @@
-"""Throughput of the bundled local embedder on this machine.
+"""The bundled model on each runtime, in one run: torch vs ONNX Runtime fp32 vs ONNX Runtime int8.
 
-Run from the repository root:  python -m benchmarks.bench_embedder --chunks 256 --words 200
+Run from the repository root:
 
-The model is loaded and warmed up first, so the figure is steady-state embedding speed, not
-start-up. "tokens/s" counts the tokens the model processed (the metered figure: each chunk's
-WordPiece tokens, [CLS]/[SEP] included, capped at the 256-token window).
+    python -m benchmarks.bench_embedder                          # 2,000 chunks, 300 queries
+    python -m benchmarks.bench_embedder --chunks 200 --queries 60  # a short version
+
+Every runtime embeds the same chunks (~200 words of English-like prose, the 256-token window
+full) in the worker's batch size, and the same short queries one at a time, as the API does. Model
+load (and for ONNX the one-time export into --cache-dir) happens before timing. Vectors are
+compared with torch's: the figure is the largest cosine deviation, 1 - min cos, over chunks and
+queries. The run ends with one JSON line of the figures. Targets (issue 14): ONNX fp32 >= 2x torch
+chunks/s at cosine >= 0.999, query p50 <= 10 ms on a quiet machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import random
+import tempfile
 import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
 
 from benchmarks.corpus import make_chunks
 from kb_service.config import LocalEmbedderSettings
+from kb_service.embedders.base import Embedder
 from kb_service.embedders.local import LocalEmbedder
+from kb_service.embedders.onnx import OnnxEmbedder, available_cpus
+
+Runtime = Literal["torch", "onnx-fp32", "onnx-int8"]
+RUNTIMES: tuple[Runtime, ...] = ("torch", "onnx-fp32", "onnx-int8")
+
+
+@dataclass(frozen=True)
+class Figures:
+    runtime: str
+    load_s: float
+    chunks_per_s: float
+    tokens_per_s: float
+    query_p50_ms: float
+    query_p95_ms: float
+    # 1 - min cosine to torch's vectors, over chunks and queries (0 for torch itself).
+    max_cosine_deviation: float
+    mean_cosine: float
+    load_average_1m: float
+
+
+def make_queries(n: int, seed: int) -> list[str]:
+    """`n` short questions of 3 to 12 words, from the same vocabulary as the chunks."""
+    rng = random.Random(seed)
+    return [make_chunks(1, words=rng.randint(3, 12), seed=seed * 100_003 + i)[0] for i in range(n)]
+
+
+def build(runtime: Runtime, args: argparse.Namespace, cache_dir: Path) -> Embedder:
+    if runtime == "torch":
+        return LocalEmbedder(settings=LocalEmbedderSettings(batch_size=args.batch_size, runtime="torch"))
+    settings = LocalEmbedderSettings(
+        batch_size=args.batch_size,
+        quantize="int8" if runtime == "onnx-int8" else "none",
+        threads=args.threads,
+        profile=args.profile,
+    )
+    return OnnxEmbedder(settings=settings, cache_dir=cache_dir)
+
+
+def measure(
+    runtime: Runtime,
+    embedder: Embedder,
+    chunks: list[str],
+    queries: list[str],
+    args: argparse.Namespace,
+) -> tuple[float, float, list[float], npt.NDArray[np.float32]]:
+    """Seconds for the chunks, their metered tokens, per-query ms, and all vectors (chunks, queries)."""
+    started = time.perf_counter()
+    parts, tokens = [], 0
+    for start in range(0, len(chunks), args.call_size):
+        result = embedder.embed(chunks[start : start + args.call_size], "search_document")
+        parts.append(result.vectors)
+        tokens += result.input_tokens
+    chunk_s = time.perf_counter() - started
+    latencies = []
+    for query in queries:
+        started = time.perf_counter()
+        parts.append(embedder.embed([query], "search_query").vectors)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return chunk_s, tokens, latencies, np.vstack(parts)
+
+
+def run(
+    runtime: Runtime,
+    args: argparse.Namespace,
+    cache_dir: Path,
+    chunks: list[str],
+    queries: list[str],
+    reference: npt.NDArray[np.float32] | None,
+) -> tuple[Figures, npt.NDArray[np.float32]]:
+    embedder = build(runtime, args, cache_dir)
+    started = time.perf_counter()
+    embedder.embed(make_chunks(args.batch_size, words=args.words, seed=args.seed + 1), "search_document")
+    load_s = time.perf_counter() - started
+    if isinstance(embedder, OnnxEmbedder) and embedder.runtime != runtime:
+        raise SystemExit(f"{runtime} is not available (fell back to {embedder.runtime}): see the log")
+    chunk_s, tokens, latencies, vectors = measure(runtime, embedder, chunks, queries, args)
+    cos = np.sum(vectors * reference, axis=1) if reference is not None else np.ones(len(vectors))
+    figures = Figures(
+        runtime=runtime,
+        load_s=round(load_s, 2),
+        chunks_per_s=round(len(chunks) / chunk_s, 2),
+        tokens_per_s=round(tokens / chunk_s, 1),
+        query_p50_ms=round(float(np.percentile(latencies, 50)), 2),
+        query_p95_ms=round(float(np.percentile(latencies, 95)), 2),
+        max_cosine_deviation=float(f"{1.0 - float(cos.min()):.6f}"),
+        mean_cosine=float(f"{float(cos.mean()):.6f}"),
+        load_average_1m=round(os.getloadavg()[0], 2),
+    )
+    return figures, vectors
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--chunks", type=int, default=256, help="chunks to embed (default 256)")
+    parser.add_argument("--chunks", type=int, default=2000, help="chunks to embed (default 2000)")
+    parser.add_argument("--queries", type=int, default=300, help="queries, one at a time (default 300)")
     parser.add_argument("--words", type=int, default=200, help="words per chunk (default 200)")
     parser.add_argument("--batch-size", type=int, default=LocalEmbedderSettings().batch_size)
+    parser.add_argument("--call-size", type=int, default=96, help="texts per embed() call (the worker's)")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX intra-op threads (default: all)")
+    parser.add_argument("--profile", choices=("latency", "throughput"), default="latency")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="keep the ONNX export here (reuse)")
+    parser.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated subset")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    runtimes = [r for r in RUNTIMES if r in args.runtimes.split(",")]
+    if runtimes[0] != "torch":
+        parser.error("torch must run first: it is the reference for the cosine figures")
 
     chunks = make_chunks(args.chunks, words=args.words, seed=args.seed)
-    embedder = LocalEmbedder(settings=LocalEmbedderSettings(batch_size=args.batch_size))
-
-    started = time.perf_counter()
-    embedder.embed(make_chunks(args.batch_size, words=args.words, seed=args.seed + 1), "search_document")
-    print(f"model load + warm-up: {time.perf_counter() - started:.1f} s")
-
-    started = time.perf_counter()
-    result = embedder.embed(chunks, "search_document")
-    elapsed = time.perf_counter() - started
-
-    import torch
-
-    print(
-        f"{len(chunks)} chunks x {args.words} words, batch {args.batch_size}, "
-        f"{torch.get_num_threads()} torch threads on {os.cpu_count()} CPUs"
-    )
-    print(f"metered input tokens: {result.input_tokens} ({result.input_tokens / len(chunks):.0f} per chunk)")
-    print(f"elapsed: {elapsed:.2f} s")
-    print(f"chunks/s: {len(chunks) / elapsed:.1f}")
-    print(f"tokens/s: {result.input_tokens / elapsed:.0f}")
+    queries = make_queries(args.queries, seed=args.seed + 7)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="kb-bench-onnx-") as tmp:
+        cache_dir = args.cache_dir or Path(tmp)
+        results: list[Figures] = []
+        reference = None
+        for runtime in runtimes:
+            figures, vectors = run(runtime, args, cache_dir, chunks, queries, reference)
+            reference = vectors if reference is None else reference
+            results.append(figures)
+            print(
+                f"{runtime:10} load {figures.load_s:6.1f} s  {figures.chunks_per_s:7.2f} chunks/s  "
+                f"{figures.tokens_per_s:8.0f} tokens/s  query p50 {figures.query_p50_ms:6.2f} ms  "
+                f"p95 {figures.query_p95_ms:6.2f} ms  max cos dev {figures.max_cosine_deviation:.6f}  "
+                f"mean cos {figures.mean_cosine:.6f}  load {figures.load_average_1m}"
+            )
+    torch_rate = results[0].chunks_per_s
+    summary = {
+        "benchmark": "embedder",
+        "chunks": args.chunks,
+        "words": args.words,
+        "queries": args.queries,
+        "batch_size": args.batch_size,
+        "cpus": available_cpus(),
+        "threads": args.threads,
+        "profile": args.profile,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "speedup_vs_torch": {f.runtime: round(f.chunks_per_s / torch_rate, 2) for f in results},
+        "runtimes": {f.runtime: asdict(f) for f in results},
+    }
+    print(json.dumps(summary, separators=(",", ":")))
 
 
 if __name__ == "__main__":

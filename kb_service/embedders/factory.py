@@ -28,6 +28,12 @@ def build_embedder(
         raise ValueError(f"{model.id} is a {model.kind} model, not an embeddings model")
     match model.provider:
         case "local":
+            if settings.local_embedder.runtime == "onnx":
+                # Falls back to the torch embedder by itself if the graph cannot be exported or loaded.
+                from kb_service.embedders.onnx import OnnxEmbedder
+
+                cache_dir = settings.local_embedder.cache_dir or settings.resolved_data_dir / "models"
+                return OnnxEmbedder(model, settings.local_embedder, cache_dir=cache_dir)
             from kb_service.embedders.local import LocalEmbedder
 
             return LocalEmbedder(model, settings.local_embedder)

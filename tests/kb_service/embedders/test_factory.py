@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,14 +17,16 @@ from kb_service.config import CohereSettings, LocalEmbedderSettings, Settings
 from kb_service.embedders.base import Embedder
 from kb_service.embedders.cohere import CohereEmbedder
 from kb_service.embedders.factory import EmbedderRegistry, build_embedder, warm_up
-from kb_service.embedders.local import LocalEmbedder
+from kb_service.embedders.onnx import OnnxEmbedder
 
-EXPECTED_CLASS = {"local": LocalEmbedder, "cohere": CohereEmbedder}
+# The bundled model runs on ONNX Runtime by default (torch: runtime="torch", see test_onnx.py).
+EXPECTED_CLASS = {"local": OnnxEmbedder, "cohere": CohereEmbedder}
 
 
 @pytest.fixture
-def settings() -> Settings:
+def settings(tmp_path: Path) -> Settings:
     return Settings(
+        data_dir=tmp_path / "data",
         cohere=CohereSettings(api_key=SecretStr("factory-test-key")),
         local_embedder=LocalEmbedderSettings(batch_size=8),
     )

@@ -86,22 +86,21 @@ def run_pipeline(documents: list[bytes], tmp: Path) -> tuple[int, float, list[st
     from fastapi.testclient import TestClient
 
     from kb_service.api import create_app
+    from kb_service.clock import SystemClock
     from kb_service.config import Settings
     from kb_service.container import Container
     from kb_service.db import session_scope
-    from kb_service.keys.service import KeyService
     from kb_service.migrations import upgrade
-    from kb_service.resources.service import ResourceService
+    from kb_service.services import Services
 
     settings = Settings()
     container = Container.build(settings)
     upgrade(container.engine)
     with session_scope(container.sessions) as session:
-        kb = ResourceService(session, container.store).create_knowledge_base(
-            "bench", model_id="all-minilm-l6-v2"
-        )
+        services = Services(session, container, SystemClock())
+        kb = services.resources.create_knowledge_base("bench", model_id="all-minilm-l6-v2")
         kb_id = kb.knowledge_base.id
-        key = KeyService(session).create(kb_id).secret
+        key = services.keys.create(kb_id).secret
     headers = {"Authorization": f"Bearer {key}"}
 
     log_path = tmp / "worker.log"

@@ -43,21 +43,18 @@ from starlette.routing import BaseRoute, Route
 
 from kb_service.activity.models import ActivityEntry
 from kb_service.api import create_app
+from kb_service.auth.principals import actor_of
 from kb_service.clock import SystemClock
-from kb_service.companies.service import CompanyService
 from kb_service.config import Settings
 from kb_service.container import Container
 from kb_service.db import session_scope
-from kb_service.dispatch import RecordingDispatcher
 from kb_service.embedders.factory import EmbedderRegistry
-from kb_service.keys.service import KeyService
 from kb_service.knowledge.models import Collection, Document, WorkStatus
 from kb_service.metering.models import UsageEvent
 from kb_service.migrations import upgrade
-from kb_service.provisioning.service import ProvisioningService
-from kb_service.teams.service import TeamService
-from kb_service.users.service import UserService, actor_of
-from schemas.provisioning import ProvisionRequest
+from kb_service.queue.outbox import RecordingDispatcher
+from kb_service.services import Services
+from schemas.resources import ProvisionRequest
 
 TARGET_MS = 200.0
 PASSWORD = "a benchmark passphrase"
@@ -95,13 +92,14 @@ class Seeded:
 def seed(container: Container, documents: int, activity: int, months: int, rng: random.Random) -> Seeded:
     clock = SystemClock()
     with session_scope(container.sessions) as session:
-        company = CompanyService(session, clock).create("Bench Corp", cloud_tokens=10_000)
-        users = UserService(session, clock)
+        services = Services(session, container, clock)
+        company = services.companies.create("Bench Corp", cloud_tokens=10_000)
+        users = services.users
         admin = users.create(company.id, ADMIN, name="Ada Admin", is_admin=True)
         users.set_password(admin.id, PASSWORD)
         actor = actor_of(admin)
         members = [users.create(company.id, f"member{i}@bench.example", name=f"Member {i}") for i in range(5)]
-        provisioning = ProvisioningService(session, container.store, clock)
+        provisioning = services.resources
         common = {
             "environment": "Production",
             "region": "eu-central-1",
@@ -131,10 +129,10 @@ def seed(container: Container, documents: int, activity: int, months: int, rng: 
                 }
             ),
         ).resource
-        teams = TeamService(session, clock)
+        teams = services.teams
         for member in members:
             teams.add_member(actor, kb.id, member.email)
-        keys = [KeyService(session).create(kb.id, f"bench key {i}").key.id for i in range(3)]
+        keys = [services.keys.create(kb.id, f"bench key {i}").key.id for i in range(3)]
         users.issue_token(admin.id, "bench token")
         seeded = Seeded(kb.id, embeddings.id)
 

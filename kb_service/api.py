@@ -9,6 +9,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from kb_service.activity.router import router as activity_router
 from kb_service.capacity.router import router as capacity_router
@@ -16,7 +18,9 @@ from kb_service.companies.router import router as companies_router
 from kb_service.config import Settings
 from kb_service.consumption.router import router as consumption_router
 from kb_service.container import Container
-from kb_service.errors import InvalidInput, KBError
+from kb_service.errors import InvalidInput, KBError, MethodNotAllowed, NotFound
+from kb_service.evaluation.router import router as evaluation_router
+from kb_service.gateway.router import router as gateway_router
 from kb_service.keys.router import router as keys_router
 from kb_service.knowledge.router import router as knowledge_router
 from kb_service.migrations import upgrade
@@ -25,7 +29,7 @@ from kb_service.ops.metrics import install_metrics
 from kb_service.ops.router import router as ops_router
 from kb_service.portal.router import install_portal
 from kb_service.portal.web import error_page
-from kb_service.provisioning.router import router as provisioning_router
+from kb_service.resources.router import router as resources_router
 from kb_service.retrieval.router import router as retrieval_router
 from kb_service.teams.router import router as teams_router
 from kb_service.users.router import router as users_router
@@ -61,11 +65,13 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     install_metrics(app, lambda: app.state.container.sessions)
     app.include_router(knowledge_router)
     app.include_router(retrieval_router)
+    app.include_router(gateway_router)
+    app.include_router(evaluation_router)
     # Control plane: users with personal access tokens.
     for control_router in (
         users_router,
         companies_router,
-        provisioning_router,
+        resources_router,
         capacity_router,
         consumption_router,
         keys_router,
@@ -77,7 +83,57 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     install_portal(app)
     app.add_exception_handler(KBError, _kb_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     return app
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """The framework's own refusals (an unknown route, a wrong method, an unreadable body) in our error
+    shape; a 405 names every method the path answers to, over all routes sharing that path."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        return await _kb_error(request, _unreadable_body(exc))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    message = exc.detail if isinstance(exc.detail, str) else "The request was refused."
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"No route {request.url.path}."
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}; use {headers['Allow']}."
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    if request.url.path.startswith("/portal/") and exc.status_code in (404, 405):
+        kind = NotFound if exc.status_code == 404 else MethodNotAllowed
+        return error_page(request, kind(message))
+    body = {"error": {"code": code, "message": message, "details": {}}}
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _unreadable_body(exc: StarletteHTTPException) -> InvalidInput:
+    """The framework's only 400 is a body it could not read (not UTF-8, nested past the JSON parser's
+    recursion, broken multipart): malformed input like a JSON syntax error, so the same documented
+    422 (`documented()` lists 422 on every route; a 400 was on none)."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, RecursionError):
+        problem = "is nested too deeply to parse"
+    elif isinstance(cause, UnicodeDecodeError):
+        problem = "is not UTF-8 (or UTF-16 / UTF-32) JSON"
+    else:
+        problem = f"could not be read: {str(exc.detail).rstrip('.')}"
+    return InvalidInput(f"The request body {problem}.", details={"field": "body"})
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers to on this path (asked of the router, as a request would be)."""
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _kb_error(request: Request, exc: Exception) -> Response:
@@ -85,7 +141,7 @@ async def _kb_error(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith("/portal/"):
         return error_page(request, exc)
     body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
-    return JSONResponse(body, status_code=exc.status_code)
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -55,8 +55,25 @@ class CohereSettings(BaseModel):
 
 class LocalEmbedderSettings(BaseModel):
     # Texts per forward pass of the bundled model.
-    batch_size: int = 32
+    batch_size: int = Field(default=32, ge=1)
+    # Torch device; used by the torch runtime only.
     device: str = "cpu"
+    # "onnx": ONNX Runtime on a graph exported once from the bundled weights and cached under
+    # <data_dir>/models (falls back to torch, with a warning, if export or loading fails).
+    # "torch": sentence-transformers, as before.
+    runtime: Literal["onnx", "torch"] = "onnx"
+    # ONNX only: "int8" runs a dynamically quantized copy (faster, vectors within ~0.99 cosine).
+    quantize: Literal["none", "int8"] = "none"
+    # ONNX only: intra-op threads of one forward pass; unset = every CPU this process may use.
+    # Give a worker running N embedding processes cores / N each.
+    threads: int | None = Field(default=None, ge=1)
+    # ONNX only: "latency" keeps idle pool threads spinning between operators, so one short
+    # query is answered soonest (an API process); "throughput" lets them sleep, so large
+    # batches do not burn the cores that other processes on the machine need (a worker).
+    profile: Literal["latency", "throughput"] = "latency"
+    # ONNX only: where exported graphs are kept; unset = <data_dir>/models. Several data folders
+    # on one machine (tests, benchmarks) can point here to export once.
+    cache_dir: Path | None = None
 
 
 class WorkerSettings(BaseModel):
@@ -90,6 +107,55 @@ class PortalSettings(BaseModel):
     )
 
 
+class RerankSettings(BaseModel):
+    """Reranking (`rerank: true` on search). "none": refused with a 400; "cohere": Cohere Rerank
+    with the key and base URL of `KB_COHERE__*`. No local cross-encoder installs offline (README)."""
+
+    provider: Literal["none", "cohere"] = "none"
+    model: Literal["rerank-v3.5", "rerank-multilingual-v3.0"] = "rerank-v3.5"
+    # Retries of a rate-limited or failed rerank call inside one search request (short backoff).
+    max_retries: int = Field(default=2, ge=0)
+
+
+# The model gateway's text provider (kb_service/gateway/providers), one model per provider. Here and
+# not in the gateway package: config is the foundation every package imports, so it imports none.
+class AnthropicTextSettings(BaseModel):
+    provider: Literal["anthropic"]
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    # Upper bound for one backoff sleep, whatever Retry-After asks for.
+    max_backoff_s: float = Field(default=20.0, ge=0)
+
+
+class BedrockTextSettings(BaseModel):
+    provider: Literal["bedrock"]
+    # Used when a request names no region (each resource's own region wins).
+    region: str = "eu-central-1"
+    # Omitted: boto3's default credential chain (instance or task role).
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    endpoint_url: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    max_backoff_s: float = Field(default=20.0, ge=0)
+
+
+class NoTextSettings(BaseModel):
+    """Text generation switched off: text calls answer 503 provider_not_configured."""
+
+    provider: Literal["none"] = "none"
+
+
+TextProviderSettings = Annotated[
+    AnthropicTextSettings | BedrockTextSettings | NoTextSettings,
+    Field(discriminator="provider"),
+]
+TextSettings = TextProviderSettings
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KB_", env_nested_delimiter="__", extra="ignore", frozen=True
@@ -113,6 +179,9 @@ class Settings(BaseSettings):
     max_chunks_per_request: int = 2000
     log_level: str = "INFO"
     log_json: bool = True
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
+    # The model gateway's text provider (KB_TEXT__PROVIDER=anthropic|bedrock); "none": 503.
+    text: TextSettings = Field(default_factory=NoTextSettings)
 
     @cached_property
     def resolved_data_dir(self) -> Path:

@@ -1,21 +1,30 @@
-"""The process-wide collaborators (engine, store, embedders, dispatcher), built once from Settings
-by the API's lifespan, the workers' process init and the CLI."""
+"""The process-wide collaborators (engine, store, embedders, dispatcher, text provider), built once
+from Settings by the API's lifespan, the workers' process init and the CLI."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from kb_service.broker import CeleryDispatcher, make_celery, queue_name
 from kb_service.config import Settings
 from kb_service.db import make_engine, make_session_factory
-from kb_service.dispatch import TaskDispatcher
 from kb_service.embedders.factory import EmbedderRegistry
+from kb_service.gateway.availability import model_offer
+from kb_service.gateway.providers.base import TextProvider
+from kb_service.queue.broker import CeleryDispatcher, make_celery, queue_name
+from kb_service.queue.outbox import TaskDispatcher
 from kb_service.vectorstores.base import VectorStore
 from kb_service.vectorstores.factory import build_vector_store
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from kb_service.catalog import Offer
 
 
 @dataclass
@@ -26,6 +35,30 @@ class Container:
     store: VectorStore
     embedders: EmbedderRegistry
     dispatcher: TaskDispatcher
+    # Handed to the Anthropic SDK (tests and the benchmark fake the API at this transport).
+    text_http_client: httpx2.Client | None = None
+    _text_provider: TextProvider | None = field(default=None, repr=False)
+    _text_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def text_provider(self) -> TextProvider:
+        """The one text provider of this process, built on first use (SDK clients pool connections).
+
+        A misconfiguration (`ProviderNotConfigured`) is raised to every caller, not cached, so the
+        503 names the setting each time."""
+        with self._text_lock:
+            if self._text_provider is None:
+                from kb_service.gateway.providers.factory import build_text_provider
+
+                self._text_provider = build_text_provider(
+                    self.settings.text, anthropic_http_client=self.text_http_client
+                )
+            return self._text_provider
+
+    @property
+    def model_offer(self) -> Offer:
+        """Which catalog models this deployment can call (Cohere needs its key)."""
+        return model_offer(self.settings)
 
     @classmethod
     def build(
@@ -36,6 +69,8 @@ class Container:
         store: VectorStore | None = None,
         embedders: EmbedderRegistry | None = None,
         http_client: httpx.Client | None = None,
+        text_http_client: httpx2.Client | None = None,
+        text_provider: TextProvider | None = None,
     ) -> Container:
         settings.ensure_dirs()
         engine = make_engine(settings.resolved_database_url)
@@ -48,6 +83,8 @@ class Container:
             store=store or build_vector_store(settings),
             embedders=embedders or EmbedderRegistry(settings, http_client=http_client),
             dispatcher=dispatcher,
+            text_http_client=text_http_client,
+            _text_provider=text_provider,
         )
 
     def close(self) -> None:

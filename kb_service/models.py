@@ -3,6 +3,7 @@
 from kb_service.activity.models import ActivityEntry
 from kb_service.companies.models import Company, TokenTransaction
 from kb_service.db import Base
+from kb_service.evaluation.models import Evaluation
 from kb_service.keys.models import ApiKey
 from kb_service.knowledge.models import ChunkJob, Collection, Document, DocumentBlob
 from kb_service.metering.models import UsageEvent
@@ -20,6 +21,7 @@ __all__ = [
     "Company",
     "Document",
     "DocumentBlob",
+    "Evaluation",
     "Invitation",
     "PersonalAccessToken",
     "Resource",

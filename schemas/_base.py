@@ -1,10 +1,17 @@
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
+
+# Paging bounds of every listing route. An offset past the data is an empty page; one past
+# MAX_OFFSET is a 422 — unbounded, it overflowed the 64-bit OFFSET of SQLite and PostgreSQL.
+MAX_OFFSET = 1_000_000_000
+MAX_LIMIT = 1000
+Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET, description=f"Items to skip, at most {MAX_OFFSET:,}.")]
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"Items per page, 1-{MAX_LIMIT:,}.")]
 
 
 class Schema(BaseModel):

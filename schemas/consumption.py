@@ -39,10 +39,20 @@ class ConsumptionSeries(Schema):
     days: list[DayUsage] = Field(description="Every day of the range, zeros included.")
 
 
+# The most tokens one reported model call may carry, in and out each: above every model's context
+# window, and low enough that the ledger's sums stay far below 2^63 (SQLite's SUM() raises on
+# overflow): 10M tokens a call would need ~9 * 10^11 calls to get there.
+MAX_TOKENS_PER_CALL = 10_000_000
+
+
 class GatewayUsage(Schema):
     model_id: str
-    input_tokens: int = Field(ge=0)
-    output_tokens: int = Field(ge=0)
+    input_tokens: int = Field(
+        ge=0, le=MAX_TOKENS_PER_CALL, strict=True, description=f"At most {MAX_TOKENS_PER_CALL:,}."
+    )
+    output_tokens: int = Field(
+        ge=0, le=MAX_TOKENS_PER_CALL, strict=True, description=f"At most {MAX_TOKENS_PER_CALL:,}."
+    )
 
 
 class GatewayUsageRecorded(Schema):

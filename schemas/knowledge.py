@@ -76,10 +76,27 @@ class ChunkJobCreate(Schema):
     )
 
 
+class MetadataPatch(Schema):
+    """A metadata edit, applied in place (nothing is re-embedded): the map becomes `metadata` when
+    given (else stays), then `set` is applied, then the `remove`d keys are dropped."""
+
+    metadata: dict[str, str] | None = Field(
+        default=None, description="Replace the whole metadata map with this one."
+    )
+    set: dict[str, str] = Field(default_factory=dict, description="Keys to add or overwrite.")
+    remove: list[str] = Field(default_factory=list, description="Keys to drop (absent keys are fine).")
+
+
+JobMode = Literal["insert", "repopulate", "replace", "metadata"]
+
+
 class ChunkJobOut(Schema):
     id: str
     collection: str
-    mode: Literal["insert", "repopulate", "replace"]
+    mode: JobMode = Field(
+        description="`metadata` jobs apply a metadata edit in place; their `chunk_count` is how many "
+        "chunks the edit matched, known once indexed."
+    )
     status: WorkStatusName
     error: str | None
     chunk_count: int | None
@@ -103,3 +120,11 @@ class ChunkOut(Schema):
 
 class ChunksDeleted(Schema):
     deleted: int
+
+
+class DocumentMetadataUpdated(Schema):
+    document: DocumentOut = Field(description="The document with its new metadata (already in effect here).")
+    job: ChunkJobOut = Field(
+        description="The `metadata` job that edits the document's chunks in the store, after the "
+        "collection's earlier jobs."
+    )

@@ -33,7 +33,9 @@ class ProvisionRequest(Schema):
     )
     default_model: str | None = Field(default=None, description="Text only; one of `models`.")
     plan: PlanName | None = Field(default=None, description="A preset size (S / M / L; a KB is Standard).")
-    cloud_tokens: int | None = Field(default=None, description="Or Cloud Tokens per month (1 = 100 GU).")
+    cloud_tokens: int | None = Field(
+        default=None, strict=True, description="Or Cloud Tokens per month (1 = 100 GU)."
+    )
     created_for: CreatedFor
     embeddings_resource_id: str | None = Field(default=None, description="KB only: the linked resource.")
 
@@ -105,4 +107,4 @@ class ResourceUpdate(Schema):
 
 class CapacityChange(Schema):
     plan: PlanName | None = None
-    cloud_tokens: int | None = None
+    cloud_tokens: int | None = Field(default=None, strict=True)

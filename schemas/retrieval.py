@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from pydantic import Field
 
@@ -15,23 +15,108 @@ a numeric range `{"key": "Priority", "gte": 2, "lt": 5}` or a date range
 Combine with `{"and": [...]}`, `{"or": [...]}` and `{"not": {...}}`."""
 
 
+SearchMode: TypeAlias = Literal["vector", "keyword", "hybrid"]
+Leg: TypeAlias = Literal["vector", "keyword"]
+
+# Candidate depth when the request names none: per leg of a hybrid search, and what reranking,
+# diversity and the per-document cap choose from (README, "Retrieval choices").
+DEFAULT_CANDIDATES = 50
+MAX_CANDIDATES = 200
+
+
+class HybridOptions(Schema):
+    vector_weight: float = Field(
+        default=0.5,
+        strict=True,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the vector leg in reciprocal rank fusion; 1 - this weighs the keyword leg.",
+    )
+    rrf_k: int = Field(
+        default=60, strict=True, ge=1, le=1000, description="The reciprocal rank fusion constant k."
+    )
+
+
 class SearchRequest(Schema):
     query: str = Field(min_length=1, max_length=8000)
+    mode: SearchMode = Field(
+        default="vector",
+        description=(
+            "`vector`: nearest chunks by cosine to the query embedding. `keyword`: BM25 over the chunk "
+            "text (embeds nothing, meters nothing). `hybrid`: both, fused by reciprocal rank fusion."
+        ),
+    )
+    hybrid: HybridOptions | None = Field(default=None, description="Fusion options of `hybrid` mode.")
     collections: list[str] | None = Field(
         default=None, description="Collection names to search; all collections when absent."
     )
-    max_results: int = Field(default=5, ge=1, le=100)
-    min_similarity: float = Field(default=0.0, ge=0.0, le=1.0, description="Minimum cosine similarity.")
+    max_results: int = Field(default=5, strict=True, ge=1, le=100)
+    min_similarity: float | None = Field(
+        default=None,
+        strict=True,
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "Minimum cosine similarity to the query, in [-1, 1]; null (the default) means no threshold, "
+            "so max_results come back whenever that many chunks match the filters. Needs the vector "
+            "leg: refused in `keyword` mode."
+        ),
+    )
     metadata: dict[str, str] | None = Field(
         default=None, description="Exact-match metadata; every pair must match."
     )
     filter: dict[str, Any] | None = Field(default=None, description=FILTER_DESCRIPTION)
+    candidates: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        le=MAX_CANDIDATES,
+        description=(
+            f"How deep each leg searches and how many top hits reranking, `diversity` and "
+            f"`max_chunks_per_document` choose from (at least max_results); {DEFAULT_CANDIDATES} when absent."
+        ),
+    )
+    rerank: bool = Field(
+        default=False,
+        description=(
+            "Reorder the top `candidates` with a cross-encoder (Cohere Rerank, metered on the linked "
+            "embeddings resource). 400 when the deployment has no reranker (KB_RERANK__PROVIDER)."
+        ),
+    )
+    diversity: float = Field(
+        default=0.0,
+        strict=True,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Maximal marginal relevance over the top `candidates` with lambda = 1 - diversity, using the "
+            "chunks' stored vectors: 0 keeps the ranking, higher values push near-duplicates down."
+        ),
+    )
+    max_chunks_per_document: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        description="At most this many results per document (files) or per app object (mx_object_id).",
+    )
 
 
 class SearchResult(Schema):
     chunk_id: str
     text: str
-    similarity: float
+    score: float = Field(
+        description=(
+            "What the results are ranked by: the cosine (vector), the BM25 score (keyword), the fused RRF "
+            "score (hybrid) or the rerank score (rerank). With diversity the order also weighs redundancy."
+        )
+    )
+    similarity: float | None = Field(
+        description="Cosine similarity to the query embedding; null when the query was not embedded."
+    )
+    legs: list[Leg] = Field(description="Which legs found the chunk.")
+    rerank_score: float | None = Field(
+        default=None, description="The cross-encoder's relevance score, when reranked."
+    )
     collection: str
     metadata: dict[str, str]
     document_id: str | None
@@ -45,7 +130,18 @@ class SearchResult(Schema):
     sourceUrl: str | None = Field(description="The reserved metadata key `sourceUrl`: a reference link.")
 
 
+class RerankInfo(Schema):
+    model_id: str
+    search_units: int = Field(
+        description="Search units the provider billed (metered on the embeddings resource)."
+    )
+
+
 class SearchResponse(Schema):
     results: list[SearchResult]
-    input_tokens: int = Field(description="Input tokens metered for embedding the query.")
+    mode: SearchMode = Field(description="The mode that ran.")
+    input_tokens: int = Field(description="Input tokens metered for embedding the query (0 in keyword mode).")
     model_id: str
+    rerank: RerankInfo | None = Field(
+        default=None, description="The reranker that ran, when `rerank` was asked."
+    )

@@ -5,7 +5,7 @@ from datetime import datetime
 from pydantic import Field
 
 from schemas._base import Schema
-from schemas.provisioning import EMAIL_PATTERN
+from schemas.resources import EMAIL_PATTERN
 
 
 class MemberAdd(Schema):

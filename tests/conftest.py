@@ -8,6 +8,7 @@ narrows it when no PostgreSQL is around.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,18 +20,22 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from kb_service.api import create_app
-from kb_service.broker import PROCESS_CHUNK_JOB, PROCESS_DOCUMENT, SWEEP
+from kb_service.clock import SystemClock
 from kb_service.config import Settings
 from kb_service.container import Container
 from kb_service.db import session_scope
-from kb_service.dispatch import RecordingDispatcher
 from kb_service.embedders.factory import EmbedderRegistry
-from kb_service.ingestion.service import IngestionService
-from kb_service.keys.service import KeyService
 from kb_service.migrations import upgrade
-from kb_service.resources.service import ResourceService
+from kb_service.queue.broker import PROCESS_CHUNK_JOB, PROCESS_DOCUMENT, SWEEP
+from kb_service.queue.outbox import RecordingDispatcher
+from kb_service.services import Services, ingestion_service
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The bundled model's ONNX export is cached once per machine for the whole suite — worker processes
+# started by the tests inherit this — instead of once per test data folder.
+os.environ.setdefault(
+    "KB_LOCAL_EMBEDDER__CACHE_DIR", str(Path(tempfile.gettempdir()) / "kb-service-tests" / "models")
+)
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,14 +102,7 @@ class Drainer:
 
     def __init__(self, container: Container) -> None:
         self._container = container
-        self.service = IngestionService(
-            container.sessions,
-            container.store,
-            container.embedders,
-            container.dispatcher,
-            container.settings,
-            worker_id="test-worker",
-        )
+        self.service = ingestion_service(container, SystemClock(), worker_id="test-worker")
 
     def __call__(self) -> int:
         dispatcher = self._container.dispatcher
@@ -143,8 +141,9 @@ class KB:
 
 def create_kb(container: Container, name: str = "Support", model_id: str = "all-minilm-l6-v2") -> KB:
     with session_scope(container.sessions) as session:
-        handle = ResourceService(session, container.store).create_knowledge_base(name, model_id=model_id)
-        issued = KeyService(session).create(handle.knowledge_base.id, "tests")
+        services = Services(session, container, SystemClock())
+        handle = services.resources.create_knowledge_base(name, model_id=model_id)
+        issued = services.keys.create(handle.knowledge_base.id, "tests")
         return KB(handle.knowledge_base.id, handle.embeddings.id, issued.secret)
 
 

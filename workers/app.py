@@ -6,10 +6,10 @@ from typing import Any
 
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
-from kb_service.broker import make_celery
 from kb_service.config import Settings
 from kb_service.embedders.factory import warm_up
 from kb_service.observability import configure_logging
+from kb_service.queue.broker import make_celery
 from workers import context
 
 settings = Settings()

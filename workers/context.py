@@ -6,9 +6,11 @@ import os
 import socket
 import threading
 
+from kb_service.clock import SystemClock
 from kb_service.config import Settings
 from kb_service.container import Container
 from kb_service.ingestion.service import IngestionService
+from kb_service.services import ingestion_service as build_ingestion_service
 
 _lock = threading.Lock()
 _container: Container | None = None
@@ -24,14 +26,7 @@ def ingestion_service() -> IngestionService:
     with _lock:
         if _service is None:
             _container = Container.build(Settings())
-            _service = IngestionService(
-                _container.sessions,
-                _container.store,
-                _container.embedders,
-                _container.dispatcher,
-                _container.settings,
-                worker_id=worker_id(),
-            )
+            _service = build_ingestion_service(_container, SystemClock(), worker_id=worker_id())
         return _service
 
 

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Query
-
-from kb_service.deps import ActivityServiceDep, ActorDep
-from kb_service.errors import NotFound
-from kb_service.openapi import errors
-from schemas._base import Page
+from kb_service.activity.presenters import activity_out
+from kb_service.auth.deps import ActorDep
+from kb_service.deps import ServicesDep
+from kb_service.errors import NotFound, documented
+from schemas._base import Limit, Offset, Page
 from schemas.activity import ActivityOut
 
 router = APIRouter(prefix="/v1/resources/{resource_id}/activity", tags=["activity"])
 
 
-@router.get("", responses=errors(NotFound))
+@router.get("", responses=documented(NotFound))
 def activity(
     actor: ActorDep,
-    service: ActivityServiceDep,
+    services: ServicesDep,
     resource_id: str,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> Page[ActivityOut]:
     """Team changes, invitations, key management and KB content changes, newest first."""
-    entries, total = service.list(actor, resource_id, offset=offset, limit=limit)
-    items = [
-        ActivityOut(occurred_at=e.occurred_at, actor=e.actor, action=e.action, detail=e.detail)
-        for e in entries
-    ]
-    return Page(items=items, total=total, offset=offset, limit=limit)
+    entries, total = services.activity.list(actor, resource_id, offset=offset, limit=limit)
+    return Page(items=[activity_out(e) for e in entries], total=total, offset=offset, limit=limit)

@@ -9,13 +9,11 @@ from __future__ import annotations
 from enum import StrEnum
 from types import MappingProxyType
 
-from sqlalchemy.orm import Session
-
+from kb_service.auth.principals import Actor
 from kb_service.errors import Forbidden, NotFound
 from kb_service.resources.models import Resource
 from kb_service.resources.repository import ResourceRepository
 from kb_service.teams.repository import TeamRepository
-from kb_service.users.service import Actor
 
 
 class Role(StrEnum):
@@ -56,9 +54,9 @@ MATRIX: MappingProxyType[Permission, frozenset[Role]] = MappingProxyType(
 
 
 class Access:
-    def __init__(self, session: Session) -> None:
-        self._resources = ResourceRepository(session)
-        self._teams = TeamRepository(session)
+    def __init__(self, resources: ResourceRepository, teams: TeamRepository) -> None:
+        self._resources = resources
+        self._teams = teams
 
     def role(self, actor: Actor, resource: Resource) -> Role | None:
         if actor.is_admin and resource.company_id == actor.company_id:
@@ -81,3 +79,6 @@ class Access:
                 details={"permission": permission.value, "role": role.value},
             )
         return resource
+
+    def permissions(self, role: Role) -> frozenset[Permission]:
+        return frozenset(p for p, roles in MATRIX.items() if role in roles)

@@ -28,7 +28,10 @@ PLAN_PRICES: MappingProxyType[str, MappingProxyType[str, int]] = MappingProxyTyp
 def plan_tokens(resource_type: str, plan: str) -> int:
     prices = PLAN_PRICES[resource_type]
     if plan not in prices:
-        raise InvalidInput(f"Unknown plan {plan!r} for {resource_type}; choose one of {', '.join(prices)}.")
+        raise InvalidInput(
+            f"Unknown plan {plan!r} for {resource_type}; choose one of {', '.join(prices)}.",
+            details={"field": "size"},
+        )
     return prices[plan]
 
 
@@ -36,15 +39,21 @@ def resolve_size(resource_type: str, plan: str | None, tokens: int | None) -> tu
     """(plan, Cloud Tokens per month) of a requested size: a preset or an amount, never both."""
     if resource_type == ResourceType.KNOWLEDGE_BASE:
         if tokens is not None or plan not in (None, KB_PLAN):
-            raise InvalidInput(f'Knowledge bases have no capacity; their plan is "{KB_PLAN}".')
+            raise InvalidInput(
+                f'Knowledge bases have no capacity; their plan is "{KB_PLAN}".', details={"field": "size"}
+            )
         return KB_PLAN, plan_tokens(resource_type, KB_PLAN)
     if (plan is None) == (tokens is None):
-        raise InvalidInput("Give a size: either a plan (S, M or L) or a Cloud Token amount.")
+        raise InvalidInput(
+            "Give a size: either a plan (S, M or L) or a Cloud Token amount.", details={"field": "size"}
+        )
     if plan is not None:
         return plan, plan_tokens(resource_type, plan)
     assert tokens is not None
     if tokens < MIN_TOKENS:
-        raise InvalidInput(f"A resource needs at least {MIN_TOKENS} Cloud Token per month.")
+        raise InvalidInput(
+            f"A resource needs at least {MIN_TOKENS} Cloud Token per month.", details={"field": "size"}
+        )
     return None, tokens
 
 

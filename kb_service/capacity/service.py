@@ -11,20 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy.orm import Session
 
+from kb_service.auth.access import Access, Permission
+from kb_service.auth.principals import Actor
 from kb_service.capacity.periods import BundleMonth, bundle_month
 from kb_service.capacity.plans import allocation_gu, resolve_size
 from kb_service.clock import Clock, today
 from kb_service.companies.service import CompanyService
-from kb_service.errors import CapacityExhausted, Conflict, InvalidInput
+from kb_service.errors import CapacityExhausted, Conflict, InvalidInput, NotFound
 from kb_service.metering.repository import UsageRepository
-from kb_service.provisioning.repository import ProvisioningRepository
-from kb_service.provisioning.service import InsufficientCloudTokens
 from kb_service.resources.models import Resource, ResourceStatus, ResourceType
-from kb_service.teams.access import Access, Permission
-from kb_service.users.service import Actor
-from schemas.provisioning import CapacityChange
+from kb_service.resources.repository import ResourceRepository
+from schemas.resources import CapacityChange
 
 log = structlog.get_logger(__name__)
 
@@ -43,12 +41,19 @@ class Usage:
 
 
 class CapacityService:
-    def __init__(self, session: Session, clock: Clock) -> None:
-        self._session = session
+    def __init__(
+        self,
+        resources: ResourceRepository,
+        usage: UsageRepository,
+        companies: CompanyService,
+        access: Access,
+        clock: Clock,
+    ) -> None:
+        self._resources = resources
+        self._usage = usage
+        self._companies = companies
+        self._access = access
         self._clock = clock
-        self._usage = UsageRepository(session)
-        self._companies = CompanyService(session, clock)
-        self._access = Access(session)
 
     def usage(self, resource: Resource) -> Usage:
         activated = resource.activated_on or resource.created_at.date()
@@ -56,8 +61,16 @@ class CapacityService:
         used = self._usage.genai_units(resource.id, period.start, period.end)
         return Usage(period, used, allocation_gu(resource.type, resource.capacity_tokens))
 
-    def check_embeddings(self, resource: Resource) -> None:
-        """Refuse new embedding once an embeddings resource has used its GU for the bundle month.
+    def usage_of(self, resource_id: str) -> Usage:
+        resource = self._resources.get(resource_id)
+        if resource is None:
+            raise NotFound(f"Resource {resource_id} not found.")
+        return self.usage(resource)
+
+    def check_capacity(self, resource: Resource) -> None:
+        """Refuse a new call once a text-generation or embeddings resource has used its GU for the
+        bundle month: 429 `capacity_exhausted` naming the resource and the refill date. Checked
+        before any provider call, so a refused call spends nothing.
 
         Resources without an allocation (made by the data-plane CLI, outside any company) are not
         limited."""
@@ -65,11 +78,16 @@ class CapacityService:
         if not usage.exhausted:
             return
         refill = usage.period.end.isoformat()
+        kind = "Text-generation" if resource.type == ResourceType.TEXT_GENERATION else "Embeddings"
         raise CapacityExhausted(
-            f"Embeddings resource {resource.display_name} ({resource.id}) has used its "
+            f"{kind} resource {resource.display_name} ({resource.id}) has used its "
             f"{usage.allocation_gu:,} GU for this bundle month; it refills on {refill}.",
             details={"resource_id": resource.id, "refill_on": refill},
         )
+
+    def check_embeddings(self, resource: Resource) -> None:
+        """Refuse new embedding once an embeddings resource has used its GU for the bundle month."""
+        self.check_capacity(resource)
 
     def change(self, actor: Actor, resource_id: str, change: CapacityChange) -> Resource:
         resource = self._access.resource(actor, resource_id, Permission.MANAGE_CAPACITY)
@@ -90,16 +108,10 @@ class CapacityService:
     def _increase(self, resource: Resource, plan: str | None, tokens: int) -> None:
         assert resource.company_id is not None
         extra = tokens - resource.capacity_tokens
-        available = self._companies.balance(resource.company_id).available
-        if available < extra:
-            raise InsufficientCloudTokens(
-                f"Not enough Cloud Tokens: the increase needs {extra}, {available} are free "
-                f"({extra - available} missing).",
-                details={"required": extra, "available": available, "missing": extra - available},
-            )
+        self._companies.require_free_tokens(resource.company_id, extra, "the increase")
         resource.capacity_tokens, resource.plan = tokens, plan
         self._clear_pending(resource)
-        self._session.flush()
+        self._resources.flush()
         self._companies.record(resource.company_id, resource.id, -extra, "capacity_increase")
         log.info("capacity.increased", resource_id=resource.id, tokens=tokens)
 
@@ -120,7 +132,7 @@ class CapacityService:
         freed = resource.capacity_tokens - tokens
         resource.capacity_tokens, resource.plan = tokens, plan
         self._clear_pending(resource)
-        self._session.flush()
+        self._resources.flush()
         self._companies.record(resource.company_id, resource.id, freed, reason)
         log.info("capacity.decreased", resource_id=resource.id, tokens=tokens, reason=reason)
 
@@ -139,7 +151,7 @@ class CapacityService:
 
     def apply_due_changes(self) -> int:
         """Carry out the deferred decreases and downgrades whose bundle month has started."""
-        due = ProvisioningRepository(self._session).due_for_change(today(self._clock))
+        due = self._resources.due_for_change(today(self._clock))
         for resource in due:
             assert resource.pending_capacity_tokens is not None
             reason = "plan_downgrade" if resource.pending_plan and resource.plan else "capacity_decrease"

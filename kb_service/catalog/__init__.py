@@ -6,7 +6,8 @@ Rates live in models.json (data, not code); this module only loads and looks the
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Literal
@@ -55,3 +56,27 @@ def get_model(model_id: str) -> ModelSpec:
 
 def embedding_models() -> list[ModelSpec]:
     return [m for m in all_models().values() if m.kind == "embeddings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """Which catalog providers this deployment can call: `refused` maps a provider that is not
+    configured to the setting that would enable it (e.g. ``{"cohere": "KB_COHERE__API_KEY"}``).
+
+    Built from the settings by the caller (`kb_service.gateway.availability.model_offer`), so the
+    catalog and the provisioning rules stay pure."""
+
+    refused: Mapping[str, str] = field(default_factory=dict)
+
+    def offers(self, model: ModelSpec) -> bool:
+        return model.provider not in self.refused
+
+    def setting_for(self, model: ModelSpec) -> str | None:
+        """The setting to set before `model` can be called; None when it can be."""
+        return self.refused.get(model.provider)
+
+    def models(self) -> list[ModelSpec]:
+        return [m for m in all_models().values() if self.offers(m)]
+
+
+EVERYTHING = Offer()

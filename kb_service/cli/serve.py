@@ -10,15 +10,19 @@ import sys
 import threading
 import time
 
+import numpy as np
 import structlog
 import uvicorn
 
-from kb_service.broker import queue_name
+from kb_service.cli._common import operator_container
+from kb_service.clock import SystemClock
 from kb_service.config import Settings
 from kb_service.container import Container
 from kb_service.embedders.factory import warm_up
 from kb_service.migrations import upgrade
 from kb_service.observability import configure_logging
+from kb_service.queue.broker import queue_name
+from kb_service.services import unit_of_work
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +30,7 @@ WORKER_STOP_TIMEOUT_S = 30.0
 
 
 def serve(settings: Settings, *, host: str, port: int, with_worker: bool) -> int:
+    # Lazy: `worker` and `beat` import this module too, and replace themselves with Celery at once.
     from kb_service.api import create_app
 
     configure_logging(settings)
@@ -59,17 +64,11 @@ def serve(settings: Settings, *, host: str, port: int, with_worker: bool) -> int
 def _warm_up(container: Container) -> None:
     """Load the bundled model and every KB's vectors in the background, so the first searches do not
     wait for them (a million chunks take tens of seconds to load into the embedded store)."""
-    import numpy as np
-
-    from kb_service.db import session_scope
-    from kb_service.resources.models import ResourceType
-    from kb_service.resources.repository import ResourceRepository
-
     warm_up(container.embedders, container.settings)
-    with session_scope(container.sessions) as session:
+    with unit_of_work(container, SystemClock()) as services:
         kbs = [
             (kb.id, kb.embeddings_resource.dimension)
-            for kb in ResourceRepository(session).list(ResourceType.KNOWLEDGE_BASE)
+            for kb in services.resources.knowledge_bases()
             if kb.embeddings_resource is not None and kb.embeddings_resource.dimension
         ]
     for kb_id, dimension in kbs:
@@ -109,13 +108,9 @@ def worker_command(settings: Settings, *, beat: bool, concurrency: int | None) -
 
 
 def run_worker(settings: Settings, *, beat: bool, concurrency: int | None) -> int:
-    from kb_service.container import Container
-    from kb_service.dispatch import RecordingDispatcher
-
     settings.ensure_dirs()
-    container = Container.build(settings, dispatcher=RecordingDispatcher())
-    upgrade(container.engine)
-    container.close()
+    with operator_container(settings):
+        pass  # the schema is current before the first task runs
     command = worker_command(settings, beat=beat, concurrency=concurrency)
     os.execv(command[0], command)  # the worker replaces this process: signals reach Celery directly
     return 0  # pragma: no cover

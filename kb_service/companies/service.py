@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy.orm import Session
 
+from kb_service.auth.principals import Actor
 from kb_service.clock import Clock
 from kb_service.companies.models import Company, TokenTransaction
 from kb_service.companies.repository import CompanyRepository
-from kb_service.errors import Conflict, InvalidInput, NotFound
+from kb_service.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 log = structlog.get_logger(__name__)
 
@@ -25,9 +25,13 @@ class Balance:
         return self.total - self.consumed
 
 
+class InsufficientCloudTokens(Conflict):
+    code = "insufficient_cloud_tokens"
+
+
 class CompanyService:
-    def __init__(self, session: Session, clock: Clock) -> None:
-        self._companies = CompanyRepository(session)
+    def __init__(self, companies: CompanyRepository, clock: Clock) -> None:
+        self._companies = companies
         self._clock = clock
 
     def create(
@@ -70,6 +74,19 @@ class CompanyService:
         company = self.get(company_id)
         return Balance(company.cloud_tokens_total, self._companies.allocated_tokens(company_id))
 
+    def require_free_tokens(self, company_id: str, needed: int, what: str) -> int:
+        """The free Cloud Tokens, if at least `needed`; InsufficientCloudTokens naming `what` and the
+        amount missing otherwise. The one balance check of provisioning and capacity increases."""
+        available = self.balance(company_id).available
+        if available < needed:
+            raise InsufficientCloudTokens(
+                f"Not enough Cloud Tokens: {what} needs {needed}, {available} are free "
+                f"({needed - available} missing).",
+                details={"required": needed, "available": available, "missing": needed - available},
+                field="size",
+            )
+        return available
+
     def add_tokens(self, company_id: str, tokens: int) -> Balance:
         """A purchase of Cloud Tokens (or, negative, a correction)."""
         company = self.get(company_id)
@@ -94,6 +111,12 @@ class CompanyService:
 
     def ledger(self, company_id: str) -> list[TokenTransaction]:
         return self._companies.transactions(company_id)
+
+    def update_settings(self, actor: Actor, external_invitations_enabled: bool) -> Company:
+        """A company admin switches external invitations on or off."""
+        if not actor.is_admin:
+            raise Forbidden("Only company admins change company settings.")
+        return self.set_external_invitations(actor.company_id, external_invitations_enabled)
 
     def set_external_invitations(self, company_id: str, enabled: bool) -> Company:
         company = self.get(company_id)

@@ -1,5 +1,5 @@
 """Consumption of text and embeddings resources: the bundle month so far, daily series for the
-portal's ranges, the CSV export, and text-generation usage reported by the model gateway.
+portal's ranges and the CSV export (read from what `metering` wrote).
 
 A knowledge base has none of its own: its uploads and searches meter on its embeddings resource.
 """
@@ -11,25 +11,16 @@ import io
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import structlog
-from sqlalchemy.orm import Session
-
+from kb_service.auth.access import Access, Permission
+from kb_service.auth.principals import Actor
 from kb_service.capacity.formatting import used_of_allocation
 from kb_service.capacity.periods import add_months, bundle_month
 from kb_service.capacity.service import CapacityService, Usage
-from kb_service.catalog import get_model
 from kb_service.clock import Clock, today
-from kb_service.errors import InvalidInput, NotFound
-from kb_service.metering.models import UsageEvent
+from kb_service.errors import InvalidInput
 from kb_service.metering.repository import UsageRepository
-from kb_service.provisioning.repository import ProvisioningRepository
 from kb_service.resources.models import Resource, ResourceType
-from kb_service.resources.repository import ResourceRepository
-from kb_service.teams.access import Access, Permission
-from kb_service.users.service import Actor
-from schemas.consumption import DayUsage, GatewayUsage, Range
-
-log = structlog.get_logger(__name__)
+from schemas.consumption import DayUsage, Range
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +48,13 @@ class Series:
 
 
 class ConsumptionService:
-    def __init__(self, session: Session, clock: Clock) -> None:
-        self._session = session
+    def __init__(
+        self, usage: UsageRepository, capacity: CapacityService, access: Access, clock: Clock
+    ) -> None:
+        self._usage = usage
+        self._capacity = capacity
+        self._access = access
         self._clock = clock
-        self._usage = UsageRepository(session)
-        self._capacity = CapacityService(session, clock)
-        self._access = Access(session)
 
     def summary(self, actor: Actor, resource_id: str) -> Summary:
         resource = self._metered(actor, resource_id)
@@ -114,32 +106,3 @@ class ConsumptionService:
                 return end.replace(day=1), end
             case "6M":
                 return add_months(end, -6) + timedelta(days=1), end
-
-    # --- the model gateway ----------------------------------------------------------------------
-
-    def record_gateway_usage(self, resource_id: str, usage: GatewayUsage) -> tuple[float, Usage]:
-        """Input + output tokens of one text-generation call, at the model's in/out rates."""
-        resource = ResourceRepository(self._session).get(resource_id)
-        if resource is None or resource.type != ResourceType.TEXT_GENERATION:
-            raise NotFound("Usage is reported with the key of a text-generation resource.")
-        if usage.model_id not in ProvisioningRepository(self._session).models_of(resource.id):
-            raise InvalidInput(f"Model {usage.model_id!r} is not enabled on this resource.")
-        units = get_model(usage.model_id).genai_units(usage.input_tokens, usage.output_tokens)
-        now = self._clock.now()
-        self._usage.add(
-            UsageEvent(
-                resource_id=resource.id,
-                occurred_at=now,
-                day=now.date(),
-                model_id=usage.model_id,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                api_calls=1,
-                genai_units=units,
-                source="gateway",
-                reference_id=None,
-            )
-        )
-        self._session.flush()
-        log.info("consumption.gateway_usage", resource_id=resource.id, genai_units=round(units, 4))
-        return units, self._capacity.usage(resource)

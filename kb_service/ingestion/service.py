@@ -11,53 +11,65 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any, Protocol
 
 import numpy as np
 import structlog
-from sqlalchemy.orm import Session, sessionmaker
 
-from kb_service.broker import PROCESS_CHUNK_JOB, PROCESS_DOCUMENT
 from kb_service.capacity.service import CapacityService
-from kb_service.clock import FunctionClock
+from kb_service.clock import Clock
 from kb_service.config import Settings
-from kb_service.db import session_scope, utcnow
-from kb_service.dispatch import TaskDispatcher, send_after_commit
 from kb_service.embedders.base import Embedder, EmbedderError, TransientEmbedderError
 from kb_service.embedders.factory import EmbedderRegistry
 from kb_service.errors import CapacityExhausted
-from kb_service.ingestion.chunking import TextChunk, chunk_pages
-from kb_service.ingestion.parsing import DocumentKind, ParseError, parse_document
+from kb_service.ingestion.chunking import chunk_pages
+from kb_service.ingestion.parsing import ParseError, parse_document
+from kb_service.ingestion.records import (
+    DocumentSnapshot,
+    MetadataEdit,
+    file_chunk,
+    job_replaces,
+    pushed_chunk,
+)
 from kb_service.knowledge.models import ChunkJob, Document, WorkStatus
 from kb_service.knowledge.repository import Leased, WorkRepository
 from kb_service.metering.service import MeteringService
-from kb_service.resources.models import Resource
+from kb_service.queue.broker import PROCESS_CHUNK_JOB, PROCESS_DOCUMENT
+from kb_service.queue.outbox import Outbox
+from kb_service.resources.repository import ResourceRepository
 from kb_service.vectorstores.base import (
-    And,
-    Chunk,
     ChunkWrite,
     Eq,
-    Filter,
     In,
-    Or,
     TransientVectorStoreError,
     VectorStore,
     VectorStoreError,
-    all_of,
 )
 
 log = structlog.get_logger(__name__)
 
-_CHUNK_NAMESPACE = uuid.UUID("0b9f4f7e-3c41-4a55-9d0e-6a1f2b1c7d10")
 
+class PipelineUnit(Protocol):
+    """What one unit of work of the pipeline uses (the composition root's `Services` provides it)."""
 
-def chunk_id_for(source_id: str, position: int) -> str:
-    return uuid.uuid5(_CHUNK_NAMESPACE, f"{source_id}:{position}").hex
+    @property
+    def work(self) -> WorkRepository: ...
+
+    @property
+    def resource_repository(self) -> ResourceRepository: ...
+
+    @property
+    def capacity(self) -> CapacityService: ...
+
+    @property
+    def metering(self) -> MeteringService: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
 
 class LeaseLost(Exception):
@@ -74,37 +86,35 @@ class _Target:
 class IngestionService:
     def __init__(
         self,
-        session_factory: sessionmaker[Session],
+        units: Callable[[], AbstractContextManager[PipelineUnit]],
         store: VectorStore,
         embedders: EmbedderRegistry,
-        dispatcher: TaskDispatcher,
         settings: Settings,
+        clock: Clock,
         *,
         worker_id: str,
-        clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._sessions = session_factory
+        self._units = units
         self._store = store
         self._embedders = embedders
-        self._dispatcher = dispatcher
         self._settings = settings
         self._worker_id = worker_id
-        self._clock = clock
+        self._now = clock.now
         self._lease = timedelta(seconds=settings.worker.lease_s)
 
     # --- documents ----------------------------------------------------------------------------
 
     def process_document(self, document_id: str) -> None:
-        with self._session() as session:
-            work = WorkRepository(session)
-            if not work.claim(Document, document_id, self._worker_id, self._clock(), self._lease):
+        with self._units() as unit:
+            work = unit.work
+            if not work.claim(Document, document_id, self._worker_id, self._now(), self._lease):
                 log.info("ingestion.document.not_claimed", document_id=document_id)
                 return
             document = work.document(document_id)
             assert document is not None
-            target = self._target(session, document.kb_id)
+            target = self._target(unit, document.kb_id)
             blob = work.blob(document_id)
-            snapshot = _DocumentSnapshot.of(document)
+            snapshot = DocumentSnapshot.of(document)
         if blob is None:
             self._fail(Document, document_id, "The uploaded file is no longer available; upload it again.")
             return
@@ -112,7 +122,7 @@ class IngestionService:
         with self._outcome(Document, document_id):
             self._run_document(snapshot, blob, target)
 
-    def _run_document(self, doc: _DocumentSnapshot, blob: bytes, target: _Target) -> None:
+    def _run_document(self, doc: DocumentSnapshot, blob: bytes, target: _Target) -> None:
         self._check_capacity(target)
         embedder = self._embedders.get(target.model_id)
         started = time.perf_counter()
@@ -126,21 +136,27 @@ class IngestionService:
             status=WorkStatus.EMBEDDING,
             page_count=parsed.page_count if doc.kind == "pdf" else None,
             chunk_count=len(chunks),
-            parsed_at=self._clock(),
+            parsed_at=self._now(),
             password=None,
             error=None,
         )
         log.info("ingestion.document.parsed", document_id=doc.id, chunks=len(chunks), pages=parsed.page_count)
-        records = [_file_chunk(doc, chunk) for chunk in chunks]
+        records = [file_chunk(doc, chunk) for chunk in chunks]
         vectors = self._embed(Document, doc.id, target, embedder, [c.text for c in chunks], "ingestion")
-        self._renew(Document, doc.id, status=WorkStatus.INDEXING, embedded_at=self._clock())
-        with self._session() as session:
-            replaced = [d.id for d in WorkRepository(session).indexed_predecessors(_load(session, doc.id))]
-        writes = [ChunkWrite(record, vector) for record, vector in zip(records, vectors, strict=True)]
+        self._renew(Document, doc.id, status=WorkStatus.INDEXING, embedded_at=self._now())
+        with self._units() as unit:
+            current = _load(unit.work, doc.id)
+            replaced = [d.id for d in unit.work.indexed_predecessors(current)]
+            # The metadata may have been edited while the file was parsed and embedded.
+            metadata = dict(current.doc_metadata)
+        writes = [
+            ChunkWrite(replace(record, metadata=metadata), vector)
+            for record, vector in zip(records, vectors, strict=True)
+        ]
         self._store.write(
             target.kb_id, writes, delete_where=In("document_id", tuple(replaced)) if replaced else None
         )
-        self._finish_indexed(Document, doc.id, target.kb_id, replaced=replaced)
+        self._finish_indexed(Document, doc.id, target.kb_id, replaced=replaced, written_metadata=metadata)
         log.info(
             "ingestion.document.indexed",
             document_id=doc.id,
@@ -154,18 +170,21 @@ class IngestionService:
     def process_chunk_job(self, job_id: str) -> None:
         """A job that cannot be claimed is held by another worker or waits for an earlier job of
         its collection; that job's end (or the sweep) sends it again."""
-        with self._session() as session:
-            work = WorkRepository(session)
+        with self._units() as unit:
+            work = unit.work
             job = work.job(job_id)
             if job is None or job.status not in WorkStatus.unfinished():
                 return
-            if not work.claim(ChunkJob, job_id, self._worker_id, self._clock(), self._lease):
+            if not work.claim(ChunkJob, job_id, self._worker_id, self._now(), self._lease):
                 return
-            target = self._target(session, job.kb_id)
+            target = self._target(unit, job.kb_id)
             collection_id, collection = job.collection_id, job.collection.name
-            mode, payload = job.mode, list(job.payload or [])
+            mode, payload = job.mode, job.payload
         with self._outcome(ChunkJob, job_id):
-            self._run_chunk_job(job_id, mode, collection, payload, target)
+            if isinstance(payload, dict):
+                self._run_metadata_job(job_id, collection, MetadataEdit.from_payload(payload), target)
+            else:
+                self._run_chunk_job(job_id, mode, collection, list(payload or []), target)
         self._send_next_job(collection_id)
 
     def _run_chunk_job(
@@ -174,19 +193,28 @@ class IngestionService:
         embedder = self._embedders.get(target.model_id)
         # Out of the queued state first: a paused job must not be picked as its collection's next.
         self._renew(ChunkJob, job_id, status=WorkStatus.EMBEDDING, error=None)
-        records = [_pushed_chunk(job_id, collection, i, item) for i, item in enumerate(payload)]
+        records = [pushed_chunk(job_id, collection, i, item) for i, item in enumerate(payload)]
         vectors = self._embed(ChunkJob, job_id, target, embedder, [r.text for r in records], "chunk_job")
-        self._renew(ChunkJob, job_id, status=WorkStatus.INDEXING, embedded_at=self._clock())
+        self._renew(ChunkJob, job_id, status=WorkStatus.INDEXING, embedded_at=self._now())
         writes = [ChunkWrite(record, vector) for record, vector in zip(records, vectors, strict=True)]
-        self._store.write(target.kb_id, writes, delete_where=_job_replaces(mode, collection, records))
+        self._store.write(target.kb_id, writes, delete_where=job_replaces(mode, collection, records))
         self._finish_indexed(ChunkJob, job_id, target.kb_id, payload=None)
         log.info("ingestion.chunk_job.indexed", job_id=job_id, mode=mode, chunks=len(records))
 
+    def _run_metadata_job(self, job_id: str, collection: str, edit: MetadataEdit, target: _Target) -> None:
+        """A metadata edit in place: no embedder, no capacity check, nothing metered."""
+        self._renew(ChunkJob, job_id, status=WorkStatus.INDEXING, error=None)
+        matched = self._store.update_metadata(
+            target.kb_id, edit.target(collection), edit.set, edit.remove, edit.replace
+        )
+        self._finish_indexed(ChunkJob, job_id, target.kb_id, chunk_count=matched)
+        log.info("ingestion.metadata_job.indexed", job_id=job_id, chunks=matched)
+
     def _send_next_job(self, collection_id: str) -> None:
-        with self._session() as session:
-            next_job = WorkRepository(session).next_queued_job(collection_id)
+        with self._units() as unit:
+            next_job = unit.work.next_queued_job(collection_id)
             if next_job is not None:
-                send_after_commit(session, self._dispatcher, PROCESS_CHUNK_JOB, next_job)
+                unit.outbox.send(PROCESS_CHUNK_JOB, next_job)
 
     # --- shared steps -------------------------------------------------------------------------
 
@@ -232,9 +260,9 @@ class IngestionService:
             embeddings = embedder.embed(texts[start : start + batch], "search_document")
             tokens += embeddings.input_tokens
             parts.append(embeddings.vectors)
-            with self._session() as session:
+            with self._units() as unit:
                 # A billed call is recorded even if the lease turns out to be lost.
-                MeteringService(session).record_embeddings(
+                unit.metering.record_embeddings(
                     embeddings_resource_id=target.embeddings_resource_id,
                     model_id=target.model_id,
                     embeddings=embeddings,
@@ -256,15 +284,16 @@ class IngestionService:
         kb_id: str,
         *,
         replaced: list[str] | None = None,
+        written_metadata: dict[str, str] | None = None,
         **values: object,
     ) -> None:
-        with self._session() as session:
-            work = WorkRepository(session)
+        with self._units() as unit:
+            work = unit.work
             finished = work.finish(
                 model,
                 work_id,
                 self._worker_id,
-                self._clock(),
+                self._now(),
                 status=WorkStatus.INDEXED,
                 error=None,
                 **values,
@@ -272,31 +301,42 @@ class IngestionService:
             if finished and model is Document:
                 work.drop_blob(work_id)
                 work.delete_documents(replaced or [])
+                self._catch_up_metadata(work, work_id, kb_id, written_metadata)
         if not finished:
             # Deleted or replaced while we were writing: take back what we wrote (the row may be gone).
             self._store.delete(kb_id, Eq("source_id", work_id))
             raise LeaseLost(work_id)
 
+    def _catch_up_metadata(
+        self, work: WorkRepository, document_id: str, kb_id: str, written: dict[str, str] | None
+    ) -> None:
+        """An edit that landed after the chunks were written: apply it before this unit commits. The
+        finishing UPDATE holds the document's row, so a later edit waits for the commit and its own
+        job then finds the chunks; this one is never overwritten by stale metadata."""
+        document = work.document(document_id)
+        if document is None or written is None or document.doc_metadata == written:
+            return
+        self._store.update_metadata(kb_id, Eq("source_id", document_id), {}, (), document.doc_metadata)
+        log.info("ingestion.document.metadata_caught_up", document_id=document_id)
+
     def _check_capacity(self, target: _Target) -> None:
-        with self._session() as session:
-            resource = session.get(Resource, target.embeddings_resource_id)
+        with self._units() as unit:
+            resource = unit.resource_repository.get(target.embeddings_resource_id)
             if resource is not None:
-                CapacityService(session, FunctionClock(self._clock)).check_embeddings(resource)
+                unit.capacity.check_embeddings(resource)
 
     def _extend_lease(self, model: type[Leased], work_id: str) -> bool:
-        with self._session() as session:
-            return WorkRepository(session).renew(model, work_id, self._worker_id, self._clock(), self._lease)
+        with self._units() as unit:
+            return unit.work.renew(model, work_id, self._worker_id, self._now(), self._lease)
 
     def _renew(self, model: type[Leased], work_id: str, **values: object) -> None:
-        with self._session() as session:
-            if not WorkRepository(session).renew(
-                model, work_id, self._worker_id, self._clock(), self._lease, **values
-            ):
+        with self._units() as unit:
+            if not unit.work.renew(model, work_id, self._worker_id, self._now(), self._lease, **values):
                 raise LeaseLost(work_id)
 
     def _release(self, model: type[Leased], work_id: str, note: str, **values: object) -> None:
-        with self._session() as session:
-            WorkRepository(session).release(model, work_id, self._worker_id, self._clock(), note, **values)
+        with self._units() as unit:
+            unit.work.release(model, work_id, self._worker_id, self._now(), note, **values)
 
     def fail(self, model: type[Leased], work_id: str, reason: str) -> None:
         """Mark work failed whoever holds it (e.g. after the task's retries ran out)."""
@@ -306,10 +346,10 @@ class IngestionService:
         owner = None if any_holder else self._worker_id
         # A failed document keeps neither its bytes nor its password.
         extra: dict[str, object] = {"password": None} if model is Document else {}
-        with self._session() as session:
-            work = WorkRepository(session)
+        with self._units() as unit:
+            work = unit.work
             failed = work.finish(
-                model, work_id, owner, self._clock(), status=WorkStatus.FAILED, error=reason, **extra
+                model, work_id, owner, self._now(), status=WorkStatus.FAILED, error=reason, **extra
             )
             if failed and model is Document:
                 work.drop_blob(work_id)
@@ -319,30 +359,25 @@ class IngestionService:
 
     def sweep(self) -> int:
         """Re-send unfinished work nobody holds: after a worker crash, a lost message or a broker outage."""
-        now = self._clock()
+        now = self._now()
         grace = timedelta(seconds=self._settings.worker.sweep_interval_s)
-        with self._session() as session:
-            work = WorkRepository(session)
+        with self._units() as unit:
+            work = unit.work
             documents = work.stale(Document, now, grace)
             jobs = work.stale(ChunkJob, now, grace)
             for document_id in documents:
-                send_after_commit(session, self._dispatcher, PROCESS_DOCUMENT, document_id)
+                unit.outbox.send(PROCESS_DOCUMENT, document_id)
             for job_id in jobs:
-                send_after_commit(session, self._dispatcher, PROCESS_CHUNK_JOB, job_id)
+                unit.outbox.send(PROCESS_CHUNK_JOB, job_id)
         if documents or jobs:
             log.info("ingestion.sweep.resent", documents=len(documents), jobs=len(jobs))
         return len(documents) + len(jobs)
 
     # --- plumbing -----------------------------------------------------------------------------
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with session_scope(self._sessions) as session:
-            yield session
-
     @staticmethod
-    def _target(session: Session, kb_id: str) -> _Target:
-        kb = session.get(Resource, kb_id)
+    def _target(unit: PipelineUnit, kb_id: str) -> _Target:
+        kb = unit.resource_repository.get(kb_id)
         if kb is None or kb.embeddings_resource is None or kb.embeddings_resource.model_id is None:
             raise VectorStoreError(f"Knowledge base {kb_id} has no linked embeddings resource.")
         return _Target(kb.id, kb.embeddings_resource.id, kb.embeddings_resource.model_id)
@@ -376,75 +411,8 @@ class _Heartbeat:
                 log.warning("ingestion.heartbeat.failed", exc_info=True)
 
 
-@dataclass(frozen=True, slots=True)
-class _DocumentSnapshot:
-    id: str
-    kind: DocumentKind
-    filename: str
-    collection: str
-    metadata: dict[str, str]
-    password: str | None
-
-    @classmethod
-    def of(cls, document: Document) -> _DocumentSnapshot:
-        return cls(
-            document.id,
-            "pdf" if document.kind == "pdf" else "txt",
-            document.filename,
-            document.collection.name,
-            dict(document.doc_metadata),
-            document.password,
-        )
-
-
-def _load(session: Session, document_id: str) -> Document:
-    document = session.get(Document, document_id)
+def _load(work: WorkRepository, document_id: str) -> Document:
+    document = work.document(document_id)
     if document is None:
         raise LeaseLost(document_id)
     return document
-
-
-def _file_chunk(doc: _DocumentSnapshot, chunk: TextChunk) -> Chunk:
-    return Chunk(
-        chunk_id=chunk_id_for(doc.id, chunk.position),
-        collection=doc.collection,
-        text=chunk.text,
-        source_id=doc.id,
-        metadata=doc.metadata,
-        document_id=doc.id,
-        page=chunk.page,
-        human_readable_id=doc.filename,
-        position=chunk.position,
-    )
-
-
-def _pushed_chunk(job_id: str, collection: str, position: int, item: dict[str, Any]) -> Chunk:
-    return Chunk(
-        chunk_id=chunk_id_for(job_id, position),
-        collection=collection,
-        text=item["text"],
-        source_id=job_id,
-        metadata=dict(item.get("metadata") or {}),
-        human_readable_id=item.get("human_readable_id"),
-        mx_object_id=item.get("mx_object_id"),
-        mx_entity=item.get("mx_entity"),
-        position=position,
-    )
-
-
-def _job_replaces(mode: str, collection: str, records: Sequence[Chunk]) -> Filter | None:
-    """What a chunk job removes besides writing its chunks (in the same store operation)."""
-    match mode:
-        case "insert":
-            return None
-        case "repopulate":
-            return Eq("collection", collection)
-        case "replace":
-            objects = sorted({(r.mx_object_id or "", r.mx_entity) for r in records})
-            per_object: list[Filter] = []
-            for object_id, entity in objects:
-                condition = all_of(Eq("mx_object_id", object_id), Eq("mx_entity", entity) if entity else None)
-                assert condition is not None
-                per_object.append(condition)
-            return And((Eq("collection", collection), Or(tuple(per_object))))
-    raise ValueError(f"unknown chunk-job mode {mode!r}")

@@ -1,26 +1,29 @@
-"""API keys: `kb_<key id>_<secret>` (the format and hashing are kb_service.bearer's), each bound to
-one resource; a knowledge-base key comes with a paired key for its embeddings resource."""
+"""API keys: `kb_<key id>_<secret>` (the format and hashing are `kb_service.auth.bearer`'s), each bound
+to one resource; a knowledge-base key comes with a paired key for its embeddings resource.
+
+Every entry point — `/v1`, the portal, the CLI, deprovisioning — creates and revokes keys through this
+one service, so the pairing rule (revoking a KB key revokes its embeddings key) and the activity log
+hold on every path.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy.orm import Session
-
-from kb_service import bearer
 from kb_service.activity.service import ActivityService
+from kb_service.auth import bearer
+from kb_service.auth.access import Access, Permission
+from kb_service.auth.principals import Actor, Principal
 from kb_service.clock import Clock
-from kb_service.db import utcnow
 from kb_service.errors import Conflict, NotFound
 from kb_service.keys.models import ApiKey
 from kb_service.keys.repository import KeyRepository
-from kb_service.resources.models import ResourceStatus, ResourceType
+from kb_service.resources.models import Resource, ResourceStatus, ResourceType
 from kb_service.resources.repository import ResourceRepository
-from kb_service.teams.access import Access, Permission
-from kb_service.users.service import Actor
 
 KEY_PREFIX = "kb"
+# How the activity log names changes made by an operator on the command line.
+OPERATOR = "operator (kb-service CLI)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,32 +34,124 @@ class IssuedKey:
 
 
 @dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: an API key and the one resource it reaches."""
+class KeyWithPair:
+    """A key of a resource with what it is paired with: for a KB key its embeddings key, for an
+    embeddings key created with a KB key the KB it serves (named only if the viewer may see it)."""
 
-    key_id: str
-    resource_id: str
+    key: ApiKey
+    paired_key_id: str | None = None
+    serves_knowledge_base: str | None = None
+    kb_visible: bool = False
 
 
 class KeyService:
-    def __init__(self, session: Session) -> None:
-        self._keys = KeyRepository(session)
-        self._resources = ResourceRepository(session)
+    def __init__(
+        self,
+        keys: KeyRepository,
+        resources: ResourceRepository,
+        access: Access,
+        activity: ActivityService,
+        clock: Clock,
+    ) -> None:
+        self._keys = keys
+        self._resources = resources
+        self._access = access
+        self._activity = activity
+        self._clock = clock
+
+    # --- as a user (the portal and /v1): scoped by the permission matrix ------------------------
+
+    def create_for(self, actor: Actor, resource_id: str, description: str) -> IssuedKey:
+        resource = self._access.resource(actor, resource_id, Permission.MANAGE_KEYS)
+        return self._create(resource, description, actor.email)
+
+    def list_for(self, actor: Actor, resource_id: str) -> list[ApiKey]:
+        resource = self._access.resource(actor, resource_id, Permission.MANAGE_KEYS)
+        return self._keys.list_for_resource(resource.id)
+
+    def revoke_for(self, actor: Actor, resource_id: str, key_id: str) -> ApiKey:
+        """Revoke the key; a KB key takes the embeddings key created with it along."""
+        resource = self._access.resource(actor, resource_id, Permission.MANAGE_KEYS)
+        return self._revoke(self._key_of(key_id, resource.id), actor.email)
+
+    def with_pairs(self, actor: Actor, resource_id: str) -> list[KeyWithPair]:
+        """The resource's keys with their pairing spelled out, in one query per linked resource."""
+        resource = self._access.resource(actor, resource_id, Permission.MANAGE_KEYS)
+        keys = self._keys.list_for_resource(resource.id)
+        if resource.type == ResourceType.KNOWLEDGE_BASE and resource.embeddings_resource_id:
+            partner = {
+                k.paired_with_key_id: k.id
+                for k in self._keys.list_for_resource(resource.embeddings_resource_id)
+                if k.paired_with_key_id
+            }
+            return [KeyWithPair(k, paired_key_id=partner.get(k.id)) for k in keys]
+        if resource.type == ResourceType.EMBEDDINGS and any(k.paired_with_key_id for k in keys):
+            kb_of_key: dict[str, tuple[str, bool]] = {}
+            for kb in self._resources.linked_knowledge_bases(resource.id):
+                visible = self._access.role(actor, kb) is not None
+                for kb_key in self._keys.list_for_resource(kb.id):
+                    kb_of_key[kb_key.id] = (kb.display_name, visible)
+            rows = []
+            for k in keys:
+                name, visible = kb_of_key.get(k.paired_with_key_id or "", (None, False))
+                rows.append(
+                    KeyWithPair(
+                        k,
+                        paired_key_id=k.paired_with_key_id,
+                        serves_knowledge_base=name if visible else None,
+                        kb_visible=visible,
+                    )
+                )
+            return rows
+        return [KeyWithPair(k) for k in keys]
+
+    # --- as the operator (CLI) and for apps -------------------------------------------------------
 
     def create(self, resource_id: str, description: str = "") -> IssuedKey:
-        """A key for the resource; for a knowledge base also one for its linked embeddings resource."""
+        """A key made by the operator; logged like a user's."""
         resource = self._resources.get(resource_id)
         if resource is None:
             raise NotFound(f"Resource {resource_id} not found.")
-        issued = self._issue(resource_id, description, paired_with=None)
-        if resource.type == ResourceType.KNOWLEDGE_BASE and resource.embeddings_resource_id:
-            paired = self._issue(
-                resource.embeddings_resource_id,
-                f"Created with knowledge-base key {issued.key.id}",
-                paired_with=issued.key.id,
-            )
-            return IssuedKey(issued.key, issued.secret, paired)
-        return issued
+        return self._create(resource, description, OPERATOR)
+
+    def revoke(self, key_id: str) -> ApiKey:
+        """Revoke a key by id (the operator); its pair goes with it, as on every other path."""
+        return self._revoke(self._key_of(key_id, None), OPERATOR)
+
+    def list(self, resource_id: str) -> list[ApiKey]:
+        return self._keys.list_for_resource(resource_id)
+
+    def authenticate(self, presented: str) -> Principal:
+        key = bearer.verify(KEY_PREFIX, presented, self._keys.get, "API key", self._clock.now())
+        return Principal(key.id, key.resource_id)
+
+    def revoke_all(self, resource_id: str) -> None:
+        """Every key of a resource that is being deprovisioned."""
+        for key in self._keys.list_for_resource(resource_id):
+            key.revoked_at = key.revoked_at or self._clock.now()
+
+    # --- the rules, once ----------------------------------------------------------------------
+
+    def _create(self, resource: Resource, description: str, actor: str) -> IssuedKey:
+        if resource.status == ResourceStatus.DEPROVISIONED:
+            raise Conflict("A deprovisioned resource takes no new keys.")
+        issued = self._issue(resource.id, description, paired_with=None)
+        self._activity.record(resource.id, actor, "key.created", key_id=issued.key.id)
+        if resource.type != ResourceType.KNOWLEDGE_BASE or not resource.embeddings_resource_id:
+            return issued
+        paired = self._issue(
+            resource.embeddings_resource_id,
+            f"Created with knowledge-base key {issued.key.id}",
+            paired_with=issued.key.id,
+        )
+        self._activity.record(
+            paired.key.resource_id,
+            actor,
+            "key.created",
+            key_id=paired.key.id,
+            paired_with_key_id=issued.key.id,
+        )
+        return IssuedKey(issued.key, issued.secret, paired)
 
     def _issue(self, resource_id: str, description: str, paired_with: str | None) -> IssuedKey:
         new = bearer.issue(KEY_PREFIX)
@@ -67,66 +162,24 @@ class KeyService:
                 description=description,
                 secret_hash=new.secret_hash,
                 paired_with_key_id=paired_with,
+                created_at=self._clock.now(),
             )
         )
         return IssuedKey(key, new.presented)
 
-    def authenticate(self, presented: str, now: datetime | None = None) -> Principal:
-        key = bearer.verify(KEY_PREFIX, presented, self._keys.get, "API key", now or utcnow())
-        return Principal(key.id, key.resource_id)
-
-    def revoke(self, key_id: str, resource_id: str | None = None, now: datetime | None = None) -> ApiKey:
+    def _key_of(self, key_id: str, resource_id: str | None) -> ApiKey:
         key = self._keys.get(key_id)
         if key is None or (resource_id is not None and key.resource_id != resource_id):
             raise NotFound(f"Key {key_id} not found.")
-        if key.revoked_at is None:
-            key.revoked_at = now or utcnow()
         return key
 
-    def paired_with(self, key_id: str) -> list[ApiKey]:
-        return self._keys.paired_with(key_id)
-
-    def list(self, resource_id: str) -> list[ApiKey]:
-        return self._keys.list_for_resource(resource_id)
-
-
-class KeyManagement:
-    """Keys as users manage them in the portal: scoped by the permission matrix, logged."""
-
-    def __init__(self, session: Session, clock: Clock) -> None:
-        self._keys = KeyService(session)
-        self._access = Access(session)
-        self._activity = ActivityService(session, clock)
-        self._clock = clock
-
-    def create(self, actor: Actor, resource_id: str, description: str) -> IssuedKey:
-        resource = self._access.resource(actor, resource_id, Permission.MANAGE_KEYS)
-        if resource.status == ResourceStatus.DEPROVISIONED:
-            raise Conflict("A deprovisioned resource takes no new keys.")
-        issued = self._keys.create(resource.id, description)
-        self._activity.record(resource.id, actor.email, "key.created", key_id=issued.key.id)
-        if issued.paired is not None:
-            paired = issued.paired.key
-            self._activity.record(
-                paired.resource_id,
-                actor.email,
-                "key.created",
-                key_id=paired.id,
-                paired_with_key_id=issued.key.id,
-            )
-        return issued
-
-    def list(self, actor: Actor, resource_id: str) -> list[ApiKey]:
-        resource = self._access.resource(actor, resource_id, Permission.MANAGE_KEYS)
-        return self._keys.list(resource.id)
-
-    def revoke(self, actor: Actor, resource_id: str, key_id: str) -> ApiKey:
-        """Revoke the key; a KB key takes the embeddings key created with it along."""
-        resource = self._access.resource(actor, resource_id, Permission.MANAGE_KEYS)
-        key = self._keys.revoke(key_id, resource.id, self._clock.now())
-        self._activity.record(resource.id, actor.email, "key.revoked", key_id=key.id)
+    def _revoke(self, key: ApiKey, actor: str) -> ApiKey:
+        now = self._clock.now()
+        if key.revoked_at is None:
+            key.revoked_at = now
+        self._activity.record(key.resource_id, actor, "key.revoked", key_id=key.id)
         for paired in self._keys.paired_with(key.id):
             if paired.revoked_at is None:
-                self._keys.revoke(paired.id, paired.resource_id, self._clock.now())
-                self._activity.record(paired.resource_id, actor.email, "key.revoked", key_id=paired.id)
+                paired.revoked_at = now
+                self._activity.record(paired.resource_id, actor, "key.revoked", key_id=paired.id)
         return key

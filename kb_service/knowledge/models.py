@@ -123,7 +123,8 @@ class ChunkJob(_Leased, Base):
     kb_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), index=True)
     collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
     mode: Mapped[str] = mapped_column(String(20))
-    # The pushed chunks, kept until the job is indexed (then dropped to save space).
-    payload: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The pushed chunks (a list), or for a `metadata` job the edit and its target (an object: see
+    # ingestion.records.MetadataEdit); kept until the job is indexed (then dropped to save space).
+    payload: Mapped[list[dict[str, Any]] | dict[str, Any] | None] = mapped_column(JSON)
 
     collection: Mapped[Collection] = relationship(lazy="joined")

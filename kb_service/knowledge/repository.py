@@ -38,19 +38,23 @@ class KnowledgeRepository:
         return self._session.scalars(query).one_or_none()
 
     def get_or_create_collection(self, name: str) -> Collection:
+        return self.get_or_create_collection_noting(name)[0]
+
+    def get_or_create_collection_noting(self, name: str) -> tuple[Collection, bool]:
+        """The collection, and whether this call created it."""
         existing = self.collection(name)
         if existing is not None:
-            return existing
+            return existing, False
         try:
             # A savepoint, so losing a race with a concurrent request does not spoil the transaction.
             with self._session.begin_nested():
                 created = Collection(kb_id=self.kb_id, name=name, is_default=name == DEFAULT_COLLECTION)
                 self._session.add(created)
-            return created
+            return created, True
         except IntegrityError:
             winner = self.collection(name)
             assert winner is not None
-            return winner
+            return winner, False
 
     def list_collections(self) -> list[tuple[Collection, int]]:
         doc_count = (
@@ -69,6 +73,16 @@ class KnowledgeRepository:
 
     def document(self, document_id: str) -> Document | None:
         query = select(Document).where(Document.kb_id == self.kb_id, Document.id == document_id)
+        return self._session.scalars(query).one_or_none()
+
+    def document_for_update(self, document_id: str) -> Document | None:
+        """The document, its row locked until commit (PostgreSQL): edits of its metadata serialise,
+        and a worker finishing it waits for them (or they for it)."""
+        query = (
+            select(Document)
+            .where(Document.kb_id == self.kb_id, Document.id == document_id)
+            .with_for_update(of=Document)
+        )
         return self._session.scalars(query).one_or_none()
 
     def list_documents(

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 
-from kb_service.deps import KnowledgeServiceDep
-from kb_service.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
-from kb_service.knowledge.models import ChunkJob, Document
-from kb_service.knowledge.service import CollectionSummary, Upload
-from kb_service.openapi import errors
-from kb_service.vectorstores.base import Chunk
-from schemas._base import Page
+from kb_service.auth.deps import KnowledgeBaseDep, PrincipalDep
+from kb_service.deps import ServicesDep, SingleFormPartsDep
+from kb_service.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType, documented
+from kb_service.knowledge.presenters import chunk_out, collection_out, document_out, job_out
+from kb_service.knowledge.service import KnowledgeService, Upload
+from kb_service.knowledge.uploads import parse_filter_json, parse_metadata_json
+from schemas._base import Limit, Offset, Page
 from schemas.knowledge import (
     ChunkJobCreate,
     ChunkJobOut,
@@ -20,25 +20,32 @@ from schemas.knowledge import (
     ChunksDeleted,
     CollectionOut,
     DocumentAccepted,
+    DocumentMetadataUpdated,
     DocumentOut,
-    DocumentTimings,
+    MetadataPatch,
     WorkStatusName,
 )
 
 router = APIRouter(prefix="/v1/knowledge-bases/{kb_id}", tags=["knowledge bases"])
 
-Offset = Annotated[int, Query(ge=0)]
-Limit = Annotated[int, Query(ge=1, le=1000)]
+
+def get_knowledge(kb: KnowledgeBaseDep, principal: PrincipalDep, services: ServicesDep) -> KnowledgeService:
+    """The KB's content service, changes logged under the calling key."""
+    return services.knowledge(kb, principal.activity_actor)
+
+
+KnowledgeServiceDep = Annotated[KnowledgeService, Depends(get_knowledge)]
 
 
 @router.post(
     "/documents",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=errors(InvalidInput, PayloadTooLarge, UnsupportedMediaType, NotFound)
+    responses=documented(InvalidInput, PayloadTooLarge, UnsupportedMediaType, NotFound)
     | {200: {"model": DocumentAccepted, "description": "Identical file already present; nothing queued."}},
 )
 def upload_document(
     service: KnowledgeServiceDep,
+    _single_parts: SingleFormPartsDep,
     response: Response,
     file: Annotated[UploadFile, File(description="A TXT or PDF file.")],
     collection: Annotated[str | None, Form(description="Target collection; created if new.")] = None,
@@ -51,7 +58,7 @@ def upload_document(
     result = service.upload(
         Upload(file.filename or "", file.content_type, file.file),
         collection=collection,
-        metadata_json=metadata,
+        metadata=parse_metadata_json(metadata),
         password=password,
     )
     if result.unchanged:
@@ -62,7 +69,7 @@ def upload_document(
     )
 
 
-@router.get("/documents", responses=errors(InvalidInput, NotFound))
+@router.get("/documents", responses=documented(InvalidInput, NotFound))
 def list_documents(
     service: KnowledgeServiceDep,
     collection: str | None = None,
@@ -74,23 +81,39 @@ def list_documents(
     return Page(items=[document_out(d) for d in items], total=total, offset=offset, limit=limit)
 
 
-@router.get("/documents/{document_id}", responses=errors(NotFound))
+@router.get("/documents/{document_id}", responses=documented(NotFound))
 def get_document(service: KnowledgeServiceDep, document_id: str) -> DocumentOut:
     return document_out(service.document(document_id))
 
 
-@router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(NotFound))
+@router.patch(
+    "/documents/{document_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=documented(InvalidInput, NotFound),
+)
+def update_document_metadata(
+    service: KnowledgeServiceDep, document_id: str, body: MetadataPatch
+) -> DocumentMetadataUpdated:
+    """Edit the document's metadata without re-embedding: replace it (`metadata`) or `set` / `remove`
+    keys. The document shows it at once; its chunks follow when the returned job is indexed."""
+    edited = service.update_document_metadata(document_id, body)
+    return DocumentMetadataUpdated(document=document_out(edited.document), job=job_out(edited.job))
+
+
+@router.delete(
+    "/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(NotFound)
+)
 def delete_document(service: KnowledgeServiceDep, document_id: str) -> None:
     """Delete the document and every one of its chunks."""
     service.delete_document(document_id)
 
 
-@router.get("/collections", responses=errors(NotFound))
+@router.get("/collections", responses=documented(NotFound))
 def list_collections(service: KnowledgeServiceDep) -> list[CollectionOut]:
     return [collection_out(summary) for summary in service.collections()]
 
 
-@router.delete("/collections/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(NotFound))
+@router.delete("/collections/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(NotFound))
 def delete_collection(service: KnowledgeServiceDep, name: str) -> None:
     """Delete the collection with all its documents and chunks."""
     service.delete_collection(name)
@@ -99,19 +122,19 @@ def delete_collection(service: KnowledgeServiceDep, name: str) -> None:
 @router.post(
     "/collections/{name}/chunks",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=errors(InvalidInput, PayloadTooLarge, NotFound),
+    responses=documented(InvalidInput, PayloadTooLarge, NotFound),
 )
 def push_chunks(service: KnowledgeServiceDep, name: str, body: ChunkJobCreate) -> ChunkJobOut:
     """Embed and insert / repopulate / replace chunks; returns the job that does it."""
     return job_out(service.push_chunks(name, body))
 
 
-@router.get("/jobs/{job_id}", responses=errors(NotFound))
+@router.get("/jobs/{job_id}", responses=documented(NotFound))
 def get_job(service: KnowledgeServiceDep, job_id: str) -> ChunkJobOut:
     return job_out(service.job(job_id))
 
 
-@router.delete("/collections/{name}/chunks", responses=errors(InvalidInput, NotFound))
+@router.delete("/collections/{name}/chunks", responses=documented(InvalidInput, NotFound))
 def delete_object_chunks(
     service: KnowledgeServiceDep,
     name: str,
@@ -122,7 +145,24 @@ def delete_object_chunks(
     return ChunksDeleted(deleted=service.delete_object_chunks(name, mx_object_id, mx_entity))
 
 
-@router.get("/collections/{name}/chunks", responses=errors(InvalidInput, NotFound))
+@router.patch(
+    "/collections/{name}/chunks",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=documented(InvalidInput, NotFound),
+)
+def update_object_metadata(
+    service: KnowledgeServiceDep,
+    name: str,
+    body: MetadataPatch,
+    mx_object_id: Annotated[list[str], Query(description="One or more app object ids.")],
+    mx_entity: str | None = None,
+) -> ChunkJobOut:
+    """Edit the metadata of app objects' chunks without re-embedding, as a job applied after the
+    collection's earlier jobs."""
+    return job_out(service.update_object_metadata(name, mx_object_id, mx_entity, body))
+
+
+@router.get("/collections/{name}/chunks", responses=documented(InvalidInput, NotFound))
 def list_chunks(
     service: KnowledgeServiceDep,
     name: str,
@@ -137,84 +177,9 @@ def list_chunks(
         name,
         offset=offset,
         limit=limit,
-        metadata_json=metadata,
-        filter_json=filter,
+        metadata=parse_metadata_json(metadata),
+        where=parse_filter_json(filter),
         object_ids=mx_object_id or [],
         entity=mx_entity,
     )
     return Page(items=[chunk_out(c) for c in page.items], total=page.total, offset=offset, limit=limit)
-
-
-# --- presentation -------------------------------------------------------------------------------
-
-
-def document_out(doc: Document) -> DocumentOut:
-    queue_s = (doc.started_at - doc.created_at).total_seconds() if doc.started_at else None
-    processing_s = (
-        (doc.finished_at - doc.started_at).total_seconds() if doc.finished_at and doc.started_at else None
-    )
-    return DocumentOut(
-        id=doc.id,
-        knowledge_base_id=doc.kb_id,
-        collection=doc.collection.name,
-        filename=doc.filename,
-        kind=doc.kind,
-        size_bytes=doc.size_bytes,
-        sha256=doc.sha256,
-        metadata=doc.doc_metadata,
-        status=doc.status,
-        error=doc.error,
-        pages=doc.page_count,
-        chunk_count=doc.chunk_count,
-        chunks_embedded=doc.chunks_embedded,
-        input_tokens=doc.input_tokens,
-        replaces_document_id=doc.replaces_document_id,
-        timings=DocumentTimings(
-            created_at=doc.created_at,
-            started_at=doc.started_at,
-            parsed_at=doc.parsed_at,
-            embedded_at=doc.embedded_at,
-            finished_at=doc.finished_at,
-            queue_seconds=queue_s,
-            processing_seconds=processing_s,
-        ),
-    )
-
-
-def collection_out(summary: CollectionSummary) -> CollectionOut:
-    return CollectionOut(
-        name=summary.collection.name,
-        is_default=summary.collection.is_default,
-        document_count=summary.document_count,
-        chunk_count=summary.chunk_count,
-        created_at=summary.collection.created_at,
-    )
-
-
-def job_out(job: ChunkJob) -> ChunkJobOut:
-    return ChunkJobOut(
-        id=job.id,
-        collection=job.collection.name,
-        mode=job.mode,
-        status=job.status,
-        error=job.error,
-        chunk_count=job.chunk_count,
-        input_tokens=job.input_tokens,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-    )
-
-
-def chunk_out(chunk: Chunk) -> ChunkOut:
-    return ChunkOut(
-        chunk_id=chunk.chunk_id,
-        collection=chunk.collection,
-        text=chunk.text,
-        metadata=dict(chunk.metadata),
-        document_id=chunk.document_id,
-        page=chunk.page,
-        human_readable_id=chunk.human_readable_id,
-        mx_object_id=chunk.mx_object_id,
-        mx_entity=chunk.mx_entity,
-    )

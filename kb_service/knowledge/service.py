@@ -7,29 +7,37 @@ Accepting work means committing a row and sending a task after the commit; the w
 from __future__ import annotations
 
 import hashlib
-import json
-import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from sqlalchemy.orm import Session
-
-from kb_service.broker import PROCESS_CHUNK_JOB, PROCESS_DOCUMENT
+from kb_service.activity.service import ActivityService
 from kb_service.config import Settings
 from kb_service.db import utcnow
-from kb_service.dispatch import TaskDispatcher, send_after_commit
-from kb_service.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
+from kb_service.errors import (
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    translate_store_errors,
+)
 from kb_service.ingestion.parsing import detect_kind
+from kb_service.ingestion.records import METADATA_MODE, MetadataEdit
 from kb_service.knowledge.models import DEFAULT_COLLECTION, ChunkJob, Collection, Document, WorkStatus
 from kb_service.knowledge.repository import KnowledgeRepository
+from kb_service.knowledge.uploads import (
+    clean_filename,
+    read_limited,
+    validate_collection_name,
+    validate_metadata,
+    validate_pushed_chunk,
+)
+from kb_service.queue.broker import PROCESS_CHUNK_JOB, PROCESS_DOCUMENT
+from kb_service.queue.outbox import Outbox
 from kb_service.resources.models import Resource
-from kb_service.retrieval.filters import metadata_equals, parse_filter
+from kb_service.retrieval.filters import metadata_equals
 from kb_service.vectorstores.base import ChunkPage, Eq, Filter, In, VectorStore, all_of
-from schemas.knowledge import MAX_CHUNK_CHARS, ChunkJobCreate
-
-MAX_NAME_CHARS = 200
-MAX_METADATA_PAIRS = 50
-MAX_METADATA_CHARS = 1000
+from schemas.knowledge import ChunkJobCreate, MetadataPatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,21 +60,60 @@ class CollectionSummary:
     chunk_count: int
 
 
+@dataclass(frozen=True, slots=True)
+class DocumentMetadataEdit:
+    document: Document
+    job: ChunkJob
+
+
+def _checked_patch(patch: MetadataPatch) -> MetadataEdit:
+    """The patch as an edit, refused (422, naming the field) unless it changes something valid."""
+    if patch.metadata is None and not patch.set and not patch.remove:
+        raise InvalidInput("Give `metadata` (a new map), `set` or `remove`.", details={"field": "metadata"})
+    if patch.metadata is not None:
+        validate_metadata(dict(patch.metadata), "metadata")
+    validate_metadata(dict(patch.set), "set")
+    for key in patch.remove:
+        if not key.strip():
+            raise InvalidInput("`remove` has an empty key.", details={"field": "remove"})
+        if key in patch.set:
+            raise InvalidInput(f"The key {key!r} is both set and removed.", details={"field": "remove"})
+    return MetadataEdit(
+        set=dict(patch.set), remove=tuple(dict.fromkeys(patch.remove)), replace=patch.metadata
+    )
+
+
 class KnowledgeService:
+    """One knowledge base's content as one caller (`actor`: a user's email or `key:<id>`) changes it;
+    every change is recorded in the KB's activity log under that name."""
+
     def __init__(
         self,
-        session: Session,
         kb: Resource,
+        repo: KnowledgeRepository,
         store: VectorStore,
-        dispatcher: TaskDispatcher,
+        outbox: Outbox,
+        activity: ActivityService,
         settings: Settings,
+        *,
+        actor: str,
     ) -> None:
-        self._session = session
         self._kb = kb
-        self._repo = KnowledgeRepository(session, kb.id)
+        self._repo = repo
         self._store = store
-        self._dispatcher = dispatcher
+        self._outbox = outbox
+        self._activity = activity
         self._settings = settings
+        self._actor = actor
+
+    def _log(self, action: str, **detail: str) -> None:
+        self._activity.record(self._kb.id, self._actor, action, **detail)
+
+    def _collection(self, name: str) -> Collection:
+        collection, created = self._repo.get_or_create_collection_noting(name)
+        if created:
+            self._log("collection.created", collection=collection.name)
+        return collection
 
     # --- documents ----------------------------------------------------------------------------
 
@@ -75,11 +122,11 @@ class KnowledgeService:
         upload: Upload,
         *,
         collection: str | None,
-        metadata_json: str | None,
+        metadata: Mapping[str, str],
         password: str | None,
     ) -> UploadResult:
-        filename = _clean_filename(upload.filename)
-        data = _read_limited(upload.stream, self._settings.max_upload_bytes)
+        filename = clean_filename(upload.filename)
+        data = read_limited(upload.stream, self._settings.max_upload_bytes)
         if not data:
             raise InvalidInput(f"The file {filename!r} is empty.", details={"field": "file"})
         kind = detect_kind(filename, upload.content_type, data[:1024])
@@ -88,10 +135,8 @@ class KnowledgeService:
                 f"Only TXT and PDF files are supported; {filename!r} is neither.",
                 details={"filename": filename, "content_type": upload.content_type},
             )
-        metadata = parse_metadata_json(metadata_json)
-        target = self._repo.get_or_create_collection(
-            validate_collection_name(collection or DEFAULT_COLLECTION)
-        )
+        metadata = dict(metadata)
+        target = self._collection(validate_collection_name(collection or DEFAULT_COLLECTION))
         sha256 = hashlib.sha256(data).hexdigest()
 
         previous = [
@@ -121,7 +166,8 @@ class KnowledgeService:
                 older.error = f"Replaced by a newer upload of the same file (document {document.id})."
                 older.lease_owner = None
                 older.finished_at = utcnow()
-        send_after_commit(self._session, self._dispatcher, PROCESS_DOCUMENT, document.id)
+        self._log("document.uploaded", document_id=document.id, filename=filename)
+        self._outbox.send(PROCESS_DOCUMENT, document.id)
         return UploadResult(document, unchanged=False)
 
     def document(self, document_id: str) -> Document:
@@ -143,17 +189,36 @@ class KnowledgeService:
             collection_id=collection_id, status=status, offset=offset, limit=limit
         )
 
+    def update_document_metadata(self, document_id: str, patch: MetadataPatch) -> DocumentMetadataEdit:
+        """The row's metadata changes at once; its chunks change in place (never re-embedded) by a
+        `metadata` job queued behind the collection's earlier jobs. The job carries the whole new
+        map, so edits converge whatever the order of their jobs; a document still being ingested
+        is written with the metadata current when its worker finishes (IngestionService)."""
+        edit = _checked_patch(patch)
+        document = self._repo.document_for_update(document_id)
+        if document is None:
+            raise NotFound(f"Document {document_id} not found in this knowledge base.")
+        updated = edit.resolve(document.doc_metadata)
+        validate_metadata(updated, "metadata")
+        document.doc_metadata = updated
+        job = self._queue_metadata_job(document.collection, MetadataEdit(document.id, replace=updated))
+        self._log("document.metadata_updated", document_id=document.id, filename=document.filename)
+        return DocumentMetadataEdit(document, job)
+
     def delete_document(self, document_id: str) -> None:
         document = self.document(document_id)
         # The row goes first (and is locked until commit), so a worker finishing this document
         # concurrently fails its conditional finish and removes what it wrote.
         self._repo.delete_document(document)
-        self._store.delete(self._kb.id, Eq("document_id", document_id))
+        self._log("document.deleted", document_id=document.id, filename=document.filename)
+        with translate_store_errors():
+            self._store.delete(self._kb.id, Eq("document_id", document_id))
 
     # --- collections --------------------------------------------------------------------------
 
     def collections(self) -> list[CollectionSummary]:
-        chunk_counts = self._store.count_by(self._kb.id, "collection")
+        with translate_store_errors():
+            chunk_counts = self._store.count_by(self._kb.id, "collection")
         return [
             CollectionSummary(collection, documents, chunk_counts.get(collection.name, 0))
             for collection, documents in self._repo.list_collections()
@@ -162,7 +227,9 @@ class KnowledgeService:
     def delete_collection(self, name: str) -> None:
         collection = self._existing_collection(name)
         self._repo.delete_collection(collection)
-        self._store.delete(self._kb.id, Eq("collection", name))
+        self._log("collection.deleted", collection=collection.name)
+        with translate_store_errors():
+            self._store.delete(self._kb.id, Eq("collection", name))
 
     def _existing_collection(self, name: str) -> Collection:
         collection = self._repo.collection(name)
@@ -182,14 +249,14 @@ class KnowledgeService:
         if not request.chunks and request.mode != "repopulate":
             raise InvalidInput(f"`chunks` is empty; {request.mode} needs at least one chunk.")
         for index, chunk in enumerate(request.chunks):
-            _validate_pushed_chunk(index, chunk.text, chunk.human_readable_id, chunk.metadata)
+            validate_pushed_chunk(index, chunk.text, chunk.human_readable_id, chunk.metadata)
             if request.mode == "replace" and not chunk.mx_object_id:
                 raise InvalidInput(
                     f"chunks[{index}] ({chunk.human_readable_id!r}) has no mx_object_id; "
                     "replace swaps the chunks of app objects, so every chunk needs one.",
                     details={"field": f"chunks[{index}].mx_object_id"},
                 )
-        collection = self._repo.get_or_create_collection(name)
+        collection = self._collection(name)
         job = self._repo.add_job(
             ChunkJob(
                 kb_id=self._kb.id,
@@ -199,7 +266,8 @@ class KnowledgeService:
                 chunk_count=len(request.chunks),
             )
         )
-        send_after_commit(self._session, self._dispatcher, PROCESS_CHUNK_JOB, job.id)
+        self._log("chunks.pushed", job_id=job.id, mode=job.mode)
+        self._outbox.send(PROCESS_CHUNK_JOB, job.id)
         return job
 
     def job(self, job_id: str) -> ChunkJob:
@@ -218,7 +286,40 @@ class KnowledgeService:
             Eq("mx_entity", entity) if entity else None,
         )
         assert where is not None
-        return self._store.delete(self._kb.id, where)
+        with translate_store_errors():
+            return self._store.delete(self._kb.id, where)
+
+    def update_object_metadata(
+        self, collection_name: str, object_ids: list[str], entity: str | None, patch: MetadataPatch
+    ) -> ChunkJob:
+        """Edit the metadata of app objects' chunks in place (never re-embedded), as a `metadata`
+        job applied after the collection's earlier jobs (a queued insert of the same objects too)."""
+        if not object_ids:
+            raise InvalidInput("Give at least one mx_object_id.", details={"field": "mx_object_id"})
+        edit = _checked_patch(patch)
+        collection = self._existing_collection(collection_name)
+        target = MetadataEdit(
+            object_ids=tuple(object_ids),
+            entity=entity,
+            set=edit.set,
+            remove=edit.remove,
+            replace=edit.replace,
+        )
+        job = self._queue_metadata_job(collection, target)
+        self._log("chunks.metadata_updated", job_id=job.id, mode=job.mode)
+        return job
+
+    def _queue_metadata_job(self, collection: Collection, edit: MetadataEdit) -> ChunkJob:
+        job = self._repo.add_job(
+            ChunkJob(
+                kb_id=self._kb.id,
+                collection_id=collection.id,
+                mode=METADATA_MODE,
+                payload=edit.to_payload(),
+            )
+        )
+        self._outbox.send(PROCESS_CHUNK_JOB, job.id)
+        return job
 
     def list_chunks(
         self,
@@ -226,110 +327,18 @@ class KnowledgeService:
         *,
         offset: int,
         limit: int,
-        metadata_json: str | None,
-        filter_json: str | None,
+        metadata: Mapping[str, str],
+        where: Filter | None,
         object_ids: list[str],
         entity: str | None,
     ) -> ChunkPage:
         self._existing_collection(collection_name)
-        where = all_of(
+        condition = all_of(
             Eq("collection", collection_name),
             In("mx_object_id", tuple(object_ids)) if object_ids else None,
             Eq("mx_entity", entity) if entity else None,
-            metadata_equals(parse_metadata_json(metadata_json, field="metadata")),
-            _parse_filter_json(filter_json),
+            metadata_equals(metadata),
+            where,
         )
-        return self._store.list_chunks(self._kb.id, where=where, offset=offset, limit=limit)
-
-
-# --- validation helpers (pure) ------------------------------------------------------------------
-
-
-def validate_collection_name(name: str) -> str:
-    cleaned = unicodedata.normalize("NFC", name).strip()
-    if (
-        not cleaned
-        or len(cleaned) > MAX_NAME_CHARS
-        or any(unicodedata.category(c)[0] == "C" for c in cleaned)
-    ):
-        raise InvalidInput(
-            f"Invalid collection name {name!r}: use 1-{MAX_NAME_CHARS} printable characters.",
-            details={"field": "collection"},
-        )
-    return cleaned
-
-
-def parse_metadata_json(raw: str | None, field: str = "metadata") -> dict[str, str]:
-    if raw is None or not raw.strip():
-        return {}
-    try:
-        value: Any = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"`{field}` is not valid JSON: {exc.msg}.", details={"field": field}) from None
-    if not isinstance(value, dict):
-        raise InvalidInput(f"`{field}` must be a JSON object of strings.", details={"field": field})
-    validate_metadata(value, field)
-    return value
-
-
-def validate_metadata(value: dict[str, Any], field: str = "metadata") -> None:
-    if len(value) > MAX_METADATA_PAIRS:
-        raise InvalidInput(f"`{field}` has more than {MAX_METADATA_PAIRS} keys.", details={"field": field})
-    for key, item in value.items():
-        if not key.strip() or len(key) > MAX_NAME_CHARS:
-            raise InvalidInput(f"`{field}` has an empty or too long key {key!r}.", details={"field": field})
-        if not isinstance(item, str):
-            raise InvalidInput(
-                f"`{field}` value of {key!r} must be a string, got {type(item).__name__}.",
-                details={"field": f"{field}.{key}"},
-            )
-        if len(item) > MAX_METADATA_CHARS:
-            raise InvalidInput(
-                f"`{field}` value of {key!r} is longer than {MAX_METADATA_CHARS} characters.",
-                details={"field": f"{field}.{key}"},
-            )
-
-
-def _validate_pushed_chunk(index: int, text: str, human_readable_id: str, metadata: dict[str, str]) -> None:
-    if len(text) > MAX_CHUNK_CHARS:
-        raise InvalidInput(
-            f"chunks[{index}] ({human_readable_id!r}) has {len(text)} characters; "
-            f"the maximum is {MAX_CHUNK_CHARS}. Split it into smaller chunks.",
-            details={"field": f"chunks[{index}].text", "human_readable_id": human_readable_id},
-        )
-    if not text.strip():
-        raise InvalidInput(
-            f"chunks[{index}] ({human_readable_id!r}) has no text.",
-            details={"field": f"chunks[{index}].text"},
-        )
-    validate_metadata(dict(metadata), f"chunks[{index}].metadata")
-
-
-def _parse_filter_json(raw: str | None) -> Filter | None:
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"`filter` is not valid JSON: {exc.msg}.", details={"field": "filter"}) from None
-    return parse_filter(value)
-
-
-def _clean_filename(raw: str | None) -> str:
-    # Browsers may send a path; keep the last component only.
-    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    name = unicodedata.normalize("NFC", name)
-    if not name or len(name) > 500 or any(unicodedata.category(c)[0] == "C" for c in name):
-        raise InvalidInput(
-            "The upload needs a file name of 1-500 printable characters.", details={"field": "file"}
-        )
-    return name
-
-
-def _read_limited(stream: BinaryIO, limit: int) -> bytes:
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(
-            f"The file is larger than the {limit // (1024 * 1024)} MB limit.", details={"limit_bytes": limit}
-        )
-    return data
+        with translate_store_errors():
+            return self._store.list_chunks(self._kb.id, where=condition, offset=offset, limit=limit)

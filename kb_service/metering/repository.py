@@ -14,6 +14,7 @@ class UsageRepository:
 
     def add(self, event: UsageEvent) -> None:
         self._session.add(event)
+        self._session.flush()
 
     def daily_totals(
         self, resource_id: str, start: date | None = None, end: date | None = None

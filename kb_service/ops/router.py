@@ -46,7 +46,7 @@ def _ping_database(container: Any) -> None:
 
 
 def _ping_broker(container: Any) -> None:
-    from kb_service.broker import make_celery
+    from kb_service.queue.broker import make_celery
 
     with make_celery(container.settings).connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=2)

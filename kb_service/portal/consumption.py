@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from kb_service.catalog import UnknownModelError, get_model
 from kb_service.clock import today
 from kb_service.consumption.service import Series, Summary
-from kb_service.deps import ClockDep, ConsumptionServiceDep
+from kb_service.deps import ClockDep, ServicesDep
 from kb_service.errors import NotFound
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
 from kb_service.portal.web import PREFIX, PageDep, PortalActorDep
@@ -96,11 +96,11 @@ def page_context(frame: ResourceFrame, summary: Summary, series: Series, range_:
 
 @router.get("/resources/{resource_id}/consumption")
 def consumption_page(
-    page: PageDep, frame: ResourceFrameDep, service: ConsumptionServiceDep, range: RangeQuery = "BM"
+    page: PageDep, frame: ResourceFrameDep, services: ServicesDep, range: RangeQuery = "BM"
 ) -> HTMLResponse:
     _metered(frame)
-    summary = service.summary(page.actor, frame.resource.id)
-    series = service.series(page.actor, frame.resource.id, range)
+    summary = services.consumption.summary(page.actor, frame.resource.id)
+    series = services.consumption.series(page.actor, frame.resource.id, range)
     return page.render(
         "consumption.html", {**frame.context("consumption"), **page_context(frame, summary, series, range)}
     )
@@ -110,13 +110,13 @@ def consumption_page(
 def consumption_csv(
     frame: ResourceFrameDep,
     actor: PortalActorDep,
-    service: ConsumptionServiceDep,
+    services: ServicesDep,
     clock: ClockDep,
     range: RangeQuery = "BM",
 ) -> Response:
     """The service's CSV export (days with no consumption left out), as a download."""
     _metered(frame)
-    body = service.export_csv(actor, frame.resource.id, range)
+    body = services.consumption.export_csv(actor, frame.resource.id, range)
     filename = export_filename(frame.resource.display_name, range, today(clock).isoformat())
     return Response(
         body,

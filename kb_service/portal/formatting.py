@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from kb_service.provisioning.service import ResourceView
+from kb_service.resources.service import ResourceView
 
 RESOURCE_TYPE_LABELS = {
     "text_generation": "Text generation",

@@ -13,10 +13,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from kb_service.deps import ClockDep, SessionDep, SettingsDep, TeamServiceDep, UserServiceDep
+from kb_service.auth.principals import Actor
+from kb_service.deps import ClockDep, ServicesDep
 from kb_service.errors import InvalidInput, KBError
 from kb_service.portal.formatting import day
-from kb_service.portal.sessions import PortalSession
+from kb_service.portal.sessions import PortalSession, SessionCodec
 from kb_service.portal.web import (
     PREFIX,
     CodecDep,
@@ -26,13 +27,13 @@ from kb_service.portal.web import (
     PortalSessionDep,
     SignInRequired,
     client_address,
-    get_portal_actor,
     render,
     set_session_cookie,
+    signed_in_actor,
 )
+from kb_service.services import Services
 from kb_service.teams.service import InvitationExpired, TeamService
-from kb_service.users.service import Actor, UserService
-from kb_service.users.throttle import SignInThrottle
+from kb_service.users.service import UserService
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -40,10 +41,10 @@ ACCEPT = "/invitations/accept"
 NOTICES = {"declined": "Invitation declined."}
 
 
-def _signed_in(portal_session: PortalSession | None, session: SessionDep, codec: CodecDep) -> Actor | None:
+def _signed_in(portal_session: PortalSession | None, services: Services, codec: SessionCodec) -> Actor | None:
     """The signed-in user, or None for a visitor: the acceptance page is open to both."""
     try:
-        return get_portal_actor(portal_session, session, codec)
+        return signed_in_actor(portal_session, services, codec)
     except SignInRequired:
         return None
 
@@ -134,23 +135,21 @@ def _resource_url(resource_id: str) -> str:
 @router.get(ACCEPT)
 def accept_page(
     request: Request,
-    teams: TeamServiceDep,
-    session: SessionDep,
+    services: ServicesDep,
     codec: CodecDep,
     clock: ClockDep,
     portal_session: PortalSessionDep,
     token: str = "",
 ) -> HTMLResponse:
     visitor = portal_session or codec.new(None, clock.now())
-    actor = _signed_in(portal_session, session, codec)
-    return _accept_page(request, token, teams, actor, codec, visitor)
+    actor = _signed_in(portal_session, services, codec)
+    return _accept_page(request, token, services.teams, actor, codec, visitor)
 
 
 @router.post(f"{ACCEPT}/create-account", dependencies=[CsrfChecked])
 def create_account(
     request: Request,
-    teams: TeamServiceDep,
-    users: UserServiceDep,
+    services: ServicesDep,
     codec: CodecDep,
     clock: ClockDep,
     portal_session: PortalSessionDep,
@@ -161,6 +160,7 @@ def create_account(
 ) -> Response:
     """Create the invitee's account, accept, sign in, and open the resource."""
     assert portal_session is not None  # check_csrf refuses a post without a session
+    teams = services.teams
     try:
         if password != confirm_password:
             raise InvalidInput("The passwords do not match.", details={"field": "confirm_password"})
@@ -168,16 +168,15 @@ def create_account(
     except KBError as exc:
         extra = {"error": exc.message, "name": name}
         return _accept_page(request, token, teams, None, codec, portal_session, extra, exc.status_code)
-    return _signed_in_response(request, users, codec, clock, actor, _resource_url(invitation.resource_id))
+    return _signed_in_response(
+        request, services.users, codec, clock, actor, _resource_url(invitation.resource_id)
+    )
 
 
 @router.post(f"{ACCEPT}/sign-in", dependencies=[CsrfChecked])
 def sign_in_and_accept(
     request: Request,
-    teams: TeamServiceDep,
-    users: UserServiceDep,
-    session: SessionDep,
-    settings: SettingsDep,
+    services: ServicesDep,
     codec: CodecDep,
     clock: ClockDep,
     portal_session: PortalSessionDep,
@@ -186,26 +185,28 @@ def sign_in_and_accept(
 ) -> Response:
     """Sign in as the invited email and accept, in one post (throttled like the sign-in page)."""
     assert portal_session is not None
-    throttle = SignInThrottle(session, clock, settings.portal)
+    teams = services.teams
     try:
         invitation = teams.by_link(token)
-        actor = throttle.sign_in(users, invitation.email, password, client_address(request))
+        actor = services.sign_in.sign_in(invitation.email, password, client_address(request))
         teams.respond_by_link(actor, token, accept=True)
     except KBError as exc:
         extra = {"error": exc.message}
         return _accept_page(request, token, teams, None, codec, portal_session, extra, exc.status_code)
-    return _signed_in_response(request, users, codec, clock, actor, _resource_url(invitation.resource_id))
+    return _signed_in_response(
+        request, services.users, codec, clock, actor, _resource_url(invitation.resource_id)
+    )
 
 
 @router.post(f"{ACCEPT}/answer", dependencies=[CsrfChecked])
 def answer(
     actor: PortalActorDep,
-    teams: TeamServiceDep,
+    services: ServicesDep,
     answer: Annotated[Literal["accept", "decline"], Form()],
     token: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
     """The signed-in invitee accepts or declines through the link."""
-    invitation = teams.respond_by_link(actor, token, accept=answer == "accept")
+    invitation = services.teams.respond_by_link(actor, token, accept=answer == "accept")
     target = (
         _resource_url(invitation.resource_id)
         if answer == "accept"
@@ -218,7 +219,8 @@ def answer(
 
 
 @router.get("/invitations")
-def my_invitations(page: PageDep, teams: TeamServiceDep) -> HTMLResponse:
+def my_invitations(page: PageDep, services: ServicesDep) -> HTMLResponse:
+    teams = services.teams
     rows = [
         {
             "id": view.invitation.id,
@@ -236,11 +238,11 @@ def my_invitations(page: PageDep, teams: TeamServiceDep) -> HTMLResponse:
 @router.post("/invitations/{invitation_id}/respond", dependencies=[CsrfChecked])
 def answer_invitation(
     actor: PortalActorDep,
-    teams: TeamServiceDep,
+    services: ServicesDep,
     invitation_id: str,
     answer: Annotated[Literal["accept", "decline"], Form()],
 ) -> RedirectResponse:
-    invitation = teams.respond(actor, invitation_id, accept=answer == "accept")
+    invitation = services.teams.respond(actor, invitation_id, accept=answer == "accept")
     target = (
         _resource_url(invitation.resource_id)
         if answer == "accept"

@@ -10,22 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, status
+from fastapi import APIRouter, Form, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
-from kb_service.clock import Clock
-from kb_service.deps import ClockDep, SessionDep
+from kb_service.deps import ServicesDep
 from kb_service.errors import Forbidden, KBError, NotFound
-from kb_service.keys.models import ApiKey
-from kb_service.keys.service import IssuedKey, KeyManagement, KeyService
+from kb_service.keys.service import KeyWithPair
 from kb_service.portal.formatting import moment
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
 from kb_service.portal.web import PREFIX, CsrfChecked, Page, PageDep, PortalActorDep
-from kb_service.provisioning.repository import ProvisioningRepository
-from kb_service.resources.repository import ResourceRepository
-from kb_service.teams.access import Access
-from kb_service.users.service import Actor
+from kb_service.services import Services
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 DESCRIPTION_MAX = 500  # the column's width, as /v1's KeyCreate
@@ -50,81 +44,41 @@ class KeyRow:
         return self.revoked is None
 
 
-class PortalKeys:
-    """A resource's keys as one signed-in user manages them, with the pairing spelled out."""
-
-    def __init__(self, session: Session, clock: Clock) -> None:
-        self._session = session
-        self._management = KeyManagement(session, clock)
-        self._keys = KeyService(session)
-
-    def create(self, actor: Actor, resource_id: str, description: str) -> IssuedKey:
-        return self._management.create(actor, resource_id, description)
-
-    def revoke(self, actor: Actor, resource_id: str, key_id: str) -> ApiKey:
-        return self._management.revoke(actor, resource_id, key_id)
-
-    def rows(self, actor: Actor, frame: ResourceFrame) -> list[KeyRow]:
-        keys = self._management.list(actor, frame.resource.id)
-        notes = self._pairing_notes(actor, frame, keys)
-        ordered = sorted(keys, key=lambda k: k.created_at, reverse=True)
-        return [
-            KeyRow(
-                id=k.id,
-                description=k.description,
-                created=moment(k.created_at),
-                last_used=moment(k.last_used_at),
-                revoked=moment(k.revoked_at) if k.revoked_at else None,
-                paired_note=notes.get(k.id),
-            )
-            for k in ordered
-        ]
-
-    def _pairing_notes(self, actor: Actor, frame: ResourceFrame, keys: list[ApiKey]) -> dict[str, str]:
-        # The other side of the pairs in one query per linked resource, never one query per key row.
-        resource = frame.resource
-        if resource.type == "knowledge_base":
-            kb = ResourceRepository(self._session).get(resource.id)
-            if kb is None or kb.embeddings_resource_id is None:
-                return {}
-            partner = {
-                k.paired_with_key_id: k
-                for k in self._keys.list(kb.embeddings_resource_id)
-                if k.paired_with_key_id
-            }
-            return {k.id: f"Paired embeddings key {partner[k.id].id}" for k in keys if k.id in partner}
-        if resource.type == "embeddings" and any(k.paired_with_key_id for k in keys):
-            return self._embeddings_notes(actor, resource.id, keys)
-        return {}
-
-    def _embeddings_notes(self, actor: Actor, resource_id: str, keys: list[ApiKey]) -> dict[str, str]:
-        access = Access(self._session)
-        kb_of_key: dict[str, str] = {}
-        for kb in ProvisioningRepository(self._session).linked_knowledge_bases(resource_id):
-            # A KB the user is not on the team of is named only as "a knowledge base".
-            name = kb.display_name if access.role(actor, kb) is not None else None
-            for kb_key in self._keys.list(kb.id):
-                kb_of_key[kb_key.id] = f"knowledge base {name}" if name else "a knowledge base"
-        notes = {}
-        for k in keys:
-            if k.paired_with_key_id:
-                owner = kb_of_key.get(k.paired_with_key_id, "a knowledge base")
-                notes[k.id] = f"Created automatically for {owner} (with its key {k.paired_with_key_id})"
-        return notes
+def key_rows(services: Services, page: Page, frame: ResourceFrame) -> list[KeyRow]:
+    """The resource's keys, newest first, with the pairing spelled out (`KeyService.with_pairs`)."""
+    pairs = services.keys.with_pairs(page.actor, frame.resource.id)
+    kb_side = frame.resource.type == "knowledge_base"
+    return [
+        KeyRow(
+            id=p.key.id,
+            description=p.key.description,
+            created=moment(p.key.created_at),
+            last_used=moment(p.key.last_used_at),
+            revoked=moment(p.key.revoked_at) if p.key.revoked_at else None,
+            paired_note=_kb_note(p) if kb_side else _embeddings_note(p),
+        )
+        for p in sorted(pairs, key=lambda p: p.key.created_at, reverse=True)
+    ]
 
 
-def get_portal_keys(session: SessionDep, clock: ClockDep) -> PortalKeys:
-    return PortalKeys(session, clock)
+def _kb_note(pair: KeyWithPair) -> str | None:
+    return f"Paired embeddings key {pair.paired_key_id}" if pair.paired_key_id else None
 
 
-PortalKeysDep = Annotated[PortalKeys, Depends(get_portal_keys)]
+def _embeddings_note(pair: KeyWithPair) -> str | None:
+    if not pair.paired_key_id:
+        return None
+    # A KB the user is not on the team of is named only as "a knowledge base".
+    name = pair.serves_knowledge_base if pair.kb_visible else None
+    owner = f"knowledge base {name}" if name else "a knowledge base"
+    return f"Created automatically for {owner} (with its key {pair.paired_key_id})"
 
 
 def _keys_page(
-    page: Page, frame: ResourceFrame, keys: PortalKeys, extra: dict[str, Any], status_code: int = 200
+    page: Page, frame: ResourceFrame, services: Services, extra: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
     manage = frame.can("manage_keys")
-    rows = keys.rows(page.actor, frame) if manage else []
+    rows = key_rows(services, page, frame) if manage else []
     revoked_id = page.request.query_params.get("revoked")
     # Only a key of this list that is indeed revoked: the query string is the visitor's to edit.
     revoked = next((r for r in rows if r.id == revoked_id and not r.active), None)
@@ -143,13 +97,13 @@ def _keys_page(
 
 
 @router.get("/resources/{resource_id}/keys")
-def keys_page(page: PageDep, frame: ResourceFrameDep, keys: PortalKeysDep) -> HTMLResponse:
-    return _keys_page(page, frame, keys, {})
+def keys_page(page: PageDep, frame: ResourceFrameDep, services: ServicesDep) -> HTMLResponse:
+    return _keys_page(page, frame, services, {})
 
 
 @router.post("/resources/{resource_id}/keys", dependencies=[CsrfChecked])
 def create_key(
-    page: PageDep, frame: ResourceFrameDep, keys: PortalKeysDep, description: Annotated[str, Form()] = ""
+    page: PageDep, frame: ResourceFrameDep, services: ServicesDep, description: Annotated[str, Form()] = ""
 ) -> HTMLResponse:
     """The page again, with the new secret in a dialog: the one and only time it is shown."""
     description = description.strip()
@@ -161,17 +115,19 @@ def create_key(
         extra["create_error"] = f"The description is at most {DESCRIPTION_MAX} characters."
     else:
         try:
-            extra = {"new_key": keys.create(page.actor, frame.resource.id, description)}
+            extra = {"new_key": services.keys.create_for(page.actor, frame.resource.id, description)}
             code = status.HTTP_200_OK
         except (Forbidden, NotFound):
             raise
         except KBError as exc:
             extra["create_error"], code = exc.message, exc.status_code
-    return _keys_page(page, frame, keys, extra, code)
+    return _keys_page(page, frame, services, extra, code)
 
 
 @router.post("/resources/{resource_id}/keys/{key_id}/revoke", dependencies=[CsrfChecked])
-def revoke_key(key_id: str, frame: ResourceFrameDep, actor: PortalActorDep, keys: PortalKeysDep) -> Response:
-    key = keys.revoke(actor, frame.resource.id, key_id)
+def revoke_key(
+    key_id: str, frame: ResourceFrameDep, actor: PortalActorDep, services: ServicesDep
+) -> Response:
+    key = services.keys.revoke_for(actor, frame.resource.id, key_id)
     target = f"{PREFIX}/resources/{frame.resource.id}/keys?revoked={key.id}"
     return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)

@@ -1,7 +1,7 @@
 """The frame every per-resource page shares: the resource's header and the tabs this user may open.
 
 A tab is offered only when the user's role on the resource allows what it is for (the permission
-matrix of `teams.access`); the routes behind the tabs check again through the services, so a hidden
+matrix of `auth.access`); the routes behind the tabs check again through the services, so a hidden
 tab is a courtesy, not the protection.
 """
 
@@ -11,18 +11,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy.orm import Session
 
-from kb_service.clock import Clock
-from kb_service.container import Container
-from kb_service.deps import ClockDep, ContainerDep, SessionDep
+from kb_service.auth.access import Permission, Role
+from kb_service.auth.principals import Actor
+from kb_service.deps import ServicesDep
 from kb_service.portal.web import PortalActorDep
-from kb_service.provisioning.router import resource_out
-from kb_service.provisioning.service import ProvisioningService
 from kb_service.resources.models import ResourceType
-from kb_service.teams.access import MATRIX, Access, Permission, Role
-from kb_service.users.service import Actor
-from schemas.provisioning import ResourceOut
+from kb_service.resources.presenters import resource_out
+from kb_service.services import Services
+from schemas.resources import ResourceOut
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,21 +58,17 @@ class ResourceFrame:
         return {"frame": self, "resource": self.resource, "current_tab": current}
 
 
-def resource_frame(
-    session: Session, container: Container, clock: Clock, actor: Actor, resource_id: str
-) -> ResourceFrame:
+def resource_frame(services: Services, actor: Actor, resource_id: str) -> ResourceFrame:
     """The frame of a resource the actor can see; a 404 (NotFound) for any other id."""
-    view = ProvisioningService(session, container.store, clock).get(actor, resource_id)
-    role = Access(session).role(actor, view.resource)
+    view = services.resources.get(actor, resource_id)
+    role = services.access.role(actor, view.resource)
     assert role is not None  # get() refused a resource the actor has no role on
-    allowed = frozenset(p for p, roles in MATRIX.items() if role in roles)
+    allowed = services.access.permissions(role)
     return ResourceFrame(resource_out(view), role, TABS_BY_TYPE[view.resource.type], allowed)
 
 
-def get_resource_frame(
-    resource_id: str, actor: PortalActorDep, session: SessionDep, container: ContainerDep, clock: ClockDep
-) -> ResourceFrame:
-    return resource_frame(session, container, clock, actor, resource_id)
+def get_resource_frame(resource_id: str, actor: PortalActorDep, services: ServicesDep) -> ResourceFrame:
+    return resource_frame(services, actor, resource_id)
 
 
 ResourceFrameDep = Annotated[ResourceFrame, Depends(get_resource_frame)]

@@ -14,9 +14,9 @@ from fastapi import APIRouter, FastAPI, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from kb_service.deps import ClockDep, ProvisioningServiceDep, SessionDep, SettingsDep, UserServiceDep
+from kb_service.deps import ClockDep, ServicesDep
 from kb_service.errors import KBError
-from kb_service.portal import consumption, content, control, invitations, keys, settings, team
+from kb_service.portal import consumption, content, control, invitations, keys, provision, settings, team
 from kb_service.portal.formatting import plan_capacity
 from kb_service.portal.layout import ResourceFrameDep
 from kb_service.portal.sessions import COOKIE_NAME
@@ -34,9 +34,9 @@ from kb_service.portal.web import (
     set_session_cookie,
     templates,
 )
-from kb_service.provisioning.router import resource_out
-from kb_service.users.throttle import SignInThrottle, TooManySignInAttempts
-from schemas.provisioning import ResourceTypeName
+from kb_service.resources.presenters import resource_out
+from kb_service.users.throttle import TooManySignInAttempts
+from schemas.resources import ResourceTypeName
 
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).parent
@@ -62,9 +62,7 @@ def sign_in_page(
 @router.post("/sign-in", dependencies=[CsrfChecked])
 def sign_in(
     request: Request,
-    users: UserServiceDep,
-    session: SessionDep,
-    settings: SettingsDep,
+    services: ServicesDep,
     codec: CodecDep,
     clock: ClockDep,
     portal_session: PortalSessionDep,
@@ -72,9 +70,8 @@ def sign_in(
     password: Annotated[str, Form()],
 ) -> Response:
     assert portal_session is not None  # check_csrf refuses a post without a session
-    throttle = SignInThrottle(session, clock, settings.portal)
     try:
-        actor = throttle.sign_in(users, email, password, client_address(request))
+        actor = services.sign_in.sign_in(email, password, client_address(request))
     except KBError as exc:
         context = {"error": exc.message, "email": email}
         refused = render(
@@ -90,7 +87,7 @@ def sign_in(
         return refused
     response = RedirectResponse(f"{PREFIX}/resources", status_code=status.HTTP_303_SEE_OTHER)
     # A fresh nonce on sign-in: a session planted before it is worth nothing after.
-    password_hash = users.get(actor.user_id).password_hash
+    password_hash = services.users.get(actor.user_id).password_hash
     set_session_cookie(response, request, codec, codec.new(actor.user_id, clock.now(), password_hash))
     return response
 
@@ -107,10 +104,10 @@ def sign_out() -> RedirectResponse:
 
 @router.get("/resources")
 def resources_page(
-    page: PageDep, provisioning: ProvisioningServiceDep, type: ResourceTypeName | None = None
+    page: PageDep, services: ServicesDep, type: ResourceTypeName | None = None
 ) -> HTMLResponse:
     rows = []
-    for view in provisioning.list(page.actor, type):
+    for view in services.resources.list(page.actor, type):
         out = resource_out(view)
         rows.append({"out": out, "plan_capacity": plan_capacity(view, out.genai_units_per_month)})
     return page.render("resources.html", {"rows": rows, "current_type": type})
@@ -139,7 +136,7 @@ async def _csrf_rejected(request: Request, _exc: Exception) -> HTMLResponse:
 
 def install_portal(app: FastAPI) -> None:
     app.include_router(router)
-    for page in (content, consumption, team, keys, settings, control, invitations):
+    for page in (content, consumption, team, keys, settings, control, provision, invitations):
         app.include_router(page.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="portal-static")
     app.add_exception_handler(SignInRequired, _sign_in_required)

@@ -14,15 +14,15 @@ from fastapi import APIRouter, Depends, Form, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from kb_service.deps import ProvisioningServiceDep
+from kb_service.auth.principals import Actor
+from kb_service.deps import ServicesDep
 from kb_service.errors import Forbidden, KBError, NotFound
 from kb_service.portal.formatting import RESOURCE_TYPE_LABELS
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
 from kb_service.portal.web import PREFIX, CsrfChecked, Page, PageDep
-from kb_service.provisioning.router import settings_out
-from kb_service.provisioning.service import ProvisioningService
-from kb_service.users.service import Actor
-from schemas.provisioning import Environment, ResourceSettings, ResourceUpdate
+from kb_service.resources.presenters import settings_out
+from kb_service.resources.service import ResourceService
+from schemas.resources import Environment, ResourceSettings, ResourceUpdate
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
@@ -47,12 +47,12 @@ class Linked:
         return f"{PREFIX}/resources/{self.id}" if self.name is not None else None
 
 
-def linked(provisioning: ProvisioningService, actor: Actor, resource_ids: list[str]) -> list[Linked]:
+def linked(resources: ResourceService, actor: Actor, resource_ids: list[str]) -> list[Linked]:
     # Few per resource (a KB has one embeddings resource; an embeddings resource a handful of KBs).
     found = []
     for resource_id in resource_ids:
         try:
-            found.append(Linked(resource_id, provisioning.get(actor, resource_id).resource.display_name))
+            found.append(Linked(resource_id, resources.get(actor, resource_id).resource.display_name))
         except NotFound:
             found.append(Linked(resource_id, None))
     return found
@@ -61,12 +61,12 @@ def linked(provisioning: ProvisioningService, actor: Actor, resource_ids: list[s
 def _settings_page(
     page: Page,
     frame: ResourceFrame,
-    provisioning: ProvisioningService,
+    resources: ResourceService,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     actor = page.actor
-    settings: ResourceSettings = settings_out(provisioning.settings(actor, frame.resource.id))
+    settings: ResourceSettings = settings_out(resources.settings(actor, frame.resource.id))
     embeddings = [settings.embeddings_resource_id] if settings.embeddings_resource_id else []
     offered = {
         "display_name": frame.can("rename"),
@@ -78,8 +78,8 @@ def _settings_page(
         **frame.context("settings"),
         "s": settings,
         "type_label": RESOURCE_TYPE_LABELS.get(settings.type, settings.type),
-        "linked_kbs": linked(provisioning, actor, settings.linked_knowledge_base_ids),
-        "linked_embeddings": linked(provisioning, actor, embeddings),
+        "linked_kbs": linked(resources, actor, settings.linked_knowledge_base_ids),
+        "linked_embeddings": linked(resources, actor, embeddings),
         "environments": ENVIRONMENTS,
         "errors": errors,
         # A refusal of a change this page offers no form for (a hand-made post) goes on top.
@@ -93,30 +93,28 @@ def _settings_page(
 
 
 @router.get("/resources/{resource_id}/settings")
-def settings_page(
-    page: PageDep, frame: ResourceFrameDep, provisioning: ProvisioningServiceDep
-) -> HTMLResponse:
-    return _settings_page(page, frame, provisioning)
+def settings_page(page: PageDep, frame: ResourceFrameDep, services: ServicesDep) -> HTMLResponse:
+    return _settings_page(page, frame, services.resources)
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One settings form's post, applied through `ProvisioningService.update` like `/v1`'s PATCH."""
+    """One settings form's post, applied through `ResourceService.update` like `/v1`'s PATCH."""
 
     page: Page
     frame: ResourceFrame
-    provisioning: ProvisioningService
+    resources: ResourceService
 
     def apply(self, field: str, value: str) -> Response:
         try:
             change = ResourceUpdate.model_validate({field: value.strip()})
-            self.provisioning.update(self.page.actor, self.frame.resource.id, change)
+            self.resources.update(self.page.actor, self.frame.resource.id, change)
         except (Forbidden, NotFound):
             raise  # not this user's to change: the error page, like /v1's status
         except (KBError, ValidationError) as exc:
             message = exc.message if isinstance(exc, KBError) else _first_error(exc)
             code = exc.status_code if isinstance(exc, KBError) else status.HTTP_422_UNPROCESSABLE_CONTENT
-            return _settings_page(self.page, self.frame, self.provisioning, {field: message}, code)
+            return _settings_page(self.page, self.frame, self.resources, {field: message}, code)
         target = f"{PREFIX}/resources/{self.frame.resource.id}/settings?saved={CHANGES[field][0]}"
         return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
@@ -132,8 +130,8 @@ def _first_error(exc: ValidationError) -> str:
     return str(error["msg"])
 
 
-def get_change(page: PageDep, frame: ResourceFrameDep, provisioning: ProvisioningServiceDep) -> Change:
-    return Change(page, frame, provisioning)
+def get_change(page: PageDep, frame: ResourceFrameDep, services: ServicesDep) -> Change:
+    return Change(page, frame, services.resources)
 
 
 ChangeDep = Annotated[Change, Depends(get_change)]

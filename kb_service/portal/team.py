@@ -13,17 +13,11 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from kb_service.deps import TeamServiceDep
+from kb_service.deps import ServicesDep
 from kb_service.errors import InvalidInput, KBError
 from kb_service.portal.formatting import day
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
-from kb_service.portal.web import (
-    PREFIX,
-    CsrfChecked,
-    Page,
-    PageDep,
-    PortalActorDep,
-)
+from kb_service.portal.web import PREFIX, CsrfChecked, Page, PageDep, PortalActorDep
 from kb_service.teams.service import IssuedInvitation, TeamService
 from schemas.teams import InvitationCreate
 
@@ -93,27 +87,27 @@ def _back(frame: ResourceFrame, notice: str) -> RedirectResponse:
 
 
 @router.get("/resources/{resource_id}/team")
-def team_page(page: PageDep, frame: ResourceFrameDep, teams: TeamServiceDep) -> HTMLResponse:
-    return _team_page(page, frame, teams)
+def team_page(page: PageDep, frame: ResourceFrameDep, services: ServicesDep) -> HTMLResponse:
+    return _team_page(page, frame, services.teams)
 
 
 @router.post("/resources/{resource_id}/team/members", dependencies=[CsrfChecked])
 def add_member(
-    page: PageDep, frame: ResourceFrameDep, teams: TeamServiceDep, email: Annotated[str, Form()] = ""
+    page: PageDep, frame: ResourceFrameDep, services: ServicesDep, email: Annotated[str, Form()] = ""
 ) -> Response:
     try:
-        teams.add_member(page.actor, frame.resource.id, _email(email))
+        services.teams.add_member(page.actor, frame.resource.id, _email(email))
     except KBError as exc:
         extra = {"member_error": exc.message, "member_email": email}
-        return _team_page(page, frame, teams, extra, exc.status_code)
+        return _team_page(page, frame, services.teams, extra, exc.status_code)
     return _back(frame, "added")
 
 
 @router.post("/resources/{resource_id}/team/members/{user_id}/remove", dependencies=[CsrfChecked])
 def remove_member(
-    frame: ResourceFrameDep, actor: PortalActorDep, teams: TeamServiceDep, user_id: str
+    frame: ResourceFrameDep, actor: PortalActorDep, services: ServicesDep, user_id: str
 ) -> Response:
-    teams.remove_member(actor, frame.resource.id, user_id)
+    services.teams.remove_member(actor, frame.resource.id, user_id)
     if user_id == actor.user_id and not actor.is_admin:
         # Off the team, the resource is gone for them.
         return RedirectResponse(f"{PREFIX}/resources", status_code=status.HTTP_303_SEE_OTHER)
@@ -122,31 +116,31 @@ def remove_member(
 
 @router.post("/resources/{resource_id}/team/invitations", dependencies=[CsrfChecked])
 def invite(
-    page: PageDep, frame: ResourceFrameDep, teams: TeamServiceDep, email: Annotated[str, Form()] = ""
+    page: PageDep, frame: ResourceFrameDep, services: ServicesDep, email: Annotated[str, Form()] = ""
 ) -> HTMLResponse:
     """The page again, with the new invitation's link in a dialog: its only showing."""
     try:
-        issued = teams.invite(page.actor, frame.resource.id, _email(email))
+        issued = services.teams.invite(page.actor, frame.resource.id, _email(email))
     except KBError as exc:
         extra = {"invite_error": exc.message, "invite_email": email}
-        return _team_page(page, frame, teams, extra, exc.status_code)
+        return _team_page(page, frame, services.teams, extra, exc.status_code)
     shown = {"issued": _issued(page.request, issued)}
-    return _team_page(page, frame, teams, shown, status.HTTP_201_CREATED)
+    return _team_page(page, frame, services.teams, shown, status.HTTP_201_CREATED)
 
 
 @router.post("/resources/{resource_id}/team/invitations/{invitation_id}/withdraw", dependencies=[CsrfChecked])
 def withdraw(
-    frame: ResourceFrameDep, actor: PortalActorDep, teams: TeamServiceDep, invitation_id: str
+    frame: ResourceFrameDep, actor: PortalActorDep, services: ServicesDep, invitation_id: str
 ) -> RedirectResponse:
-    teams.withdraw(actor, frame.resource.id, invitation_id)
+    services.teams.withdraw(actor, frame.resource.id, invitation_id)
     return _back(frame, "withdrawn")
 
 
 @router.post("/resources/{resource_id}/team/external-invitations", dependencies=[CsrfChecked])
 def enable_external_invitations(
-    frame: ResourceFrameDep, actor: PortalActorDep, teams: TeamServiceDep
+    frame: ResourceFrameDep, actor: PortalActorDep, services: ServicesDep
 ) -> RedirectResponse:
-    teams.enable_external_invitations(actor, frame.resource.id)
+    services.teams.enable_external_invitations(actor, frame.resource.id)
     return _back(frame, "enabled")
 
 

@@ -11,12 +11,12 @@ from fastapi import Depends, Form, Header, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from kb_service.deps import ClockDep, ContainerDep, SessionDep
-from kb_service.errors import KBError
+from kb_service.auth.principals import Actor, actor_of
+from kb_service.deps import ClockDep, ContainerDep, ServicesDep
+from kb_service.errors import KBError, NotFound
 from kb_service.portal.formatting import RESOURCE_TYPE_LABELS, compact, day, moment, thousands
 from kb_service.portal.sessions import COOKIE_NAME, PortalSession, SessionCodec, load_secret
-from kb_service.users.repository import UserRepository
-from kb_service.users.service import Actor, actor_of
+from kb_service.services import Services
 
 HERE = Path(__file__).parent
 PREFIX = "/portal"
@@ -61,11 +61,19 @@ def get_portal_session(request: Request, codec: CodecDep, clock: ClockDep) -> Po
 PortalSessionDep = Annotated[PortalSession | None, Depends(get_portal_session)]
 
 
-def get_portal_actor(portal_session: PortalSessionDep, session: SessionDep, codec: CodecDep) -> Actor:
+def get_portal_actor(portal_session: PortalSessionDep, services: ServicesDep, codec: CodecDep) -> Actor:
+    return signed_in_actor(portal_session, services, codec)
+
+
+def signed_in_actor(portal_session: PortalSession | None, services: Services, codec: SessionCodec) -> Actor:
+    """The session's user while the session is still theirs (SignInRequired otherwise)."""
     if portal_session is None or portal_session.user_id is None:
         raise SignInRequired
-    user = UserRepository(session).get(portal_session.user_id)
-    if user is None or not codec.still_valid_for(portal_session, user.password_hash):
+    try:
+        user = services.users.get(portal_session.user_id)
+    except NotFound:
+        raise SignInRequired from None
+    if not codec.still_valid_for(portal_session, user.password_hash):
         raise SignInRequired
     return actor_of(user)
 

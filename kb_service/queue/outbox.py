@@ -1,8 +1,8 @@
 """Sending work to the Celery workers — only after the rows it refers to are committed.
 
-Services call `send_after_commit(session, ...)`; the message leaves when that session commits and is
-dropped if it rolls back, so a task never races the row it reads. If sending fails after the commit
-(broker down), the row stays `queued` and the periodic sweep re-sends it.
+Services send through an `Outbox` bound to their unit of work; the message leaves when that session
+commits and is dropped if it rolls back, so a task never races the row it reads. If sending fails
+after the commit (broker down), the row stays `queued` and the periodic sweep re-sends it.
 """
 
 from __future__ import annotations
@@ -32,6 +32,17 @@ class _Message:
 
 def send_after_commit(session: Session, dispatcher: TaskDispatcher, task_name: str, *args: str) -> None:
     session.info.setdefault(_OUTBOX, []).append(_Message(dispatcher, task_name, args))
+
+
+class Outbox:
+    """Messages of one unit of work, sent when its session commits (dropped if it rolls back)."""
+
+    def __init__(self, session: Session, dispatcher: TaskDispatcher) -> None:
+        self._session = session
+        self._dispatcher = dispatcher
+
+    def send(self, task_name: str, *args: str) -> None:
+        send_after_commit(self._session, self._dispatcher, task_name, *args)
 
 
 @event.listens_for(Session, "after_commit")

@@ -27,10 +27,24 @@ from kb_service.vectorstores.base import (
 _RANGE_OPS = ("gt", "gte", "lt", "lte")
 _SINGLE_OPS = ("eq", "ne", "in", "not_in", "exists", "starts_with")
 _MAX_DEPTH = 16
+MAX_KEY_CHARS = 200
 
 
-def metadata_equals(pairs: Mapping[str, str]) -> Filter | None:
+def is_metadata_key(key: object) -> bool:
+    """The one rule for a metadata key, wherever one arrives (upload, pushed chunk, edit, exact-match
+    metadata, filter condition): 1-200 characters, not only whitespace. A key no document can carry
+    is refused, not searched for (an empty one used to reach the store and fail there)."""
+    return isinstance(key, str) and bool(key.strip()) and len(key) <= MAX_KEY_CHARS
+
+
+def metadata_equals(pairs: Mapping[str, str], path: str = "metadata") -> Filter | None:
     """The simple form: every key must have exactly this value."""
+    for key in pairs:
+        if not is_metadata_key(key):
+            raise InvalidInput(
+                f"`{path}` has an empty or too long key {key!r} (1-{MAX_KEY_CHARS} characters).",
+                details={"field": path},
+            )
     conditions = tuple(Eq(METADATA_PREFIX + key, value) for key, value in pairs.items())
     if not conditions:
         return None
@@ -63,8 +77,11 @@ def _parse_group(raw: dict[str, Any], path: str, depth: int) -> Filter:
 
 def _parse_condition(raw: dict[str, Any], path: str) -> Filter:
     key = raw.get("key")
-    if not isinstance(key, str) or not key:
-        raise _invalid(path, "a condition needs a non-empty string `key` (or use and / or / not)")
+    if not isinstance(key, str) or not is_metadata_key(key):
+        raise _invalid(
+            path,
+            f"a condition needs a string `key` of 1-{MAX_KEY_CHARS} characters (or use and / or / not)",
+        )
     field = METADATA_PREFIX + key
     ops = [name for name in raw if name != "key"]
     unknown = [name for name in ops if name not in _SINGLE_OPS + _RANGE_OPS]

@@ -14,21 +14,20 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import structlog
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from kb_service import bearer
 from kb_service.activity.service import ActivityService
+from kb_service.auth import bearer
+from kb_service.auth.access import Access, Permission
+from kb_service.auth.principals import Actor, actor_of
 from kb_service.clock import Clock
 from kb_service.companies.service import CompanyService
 from kb_service.errors import Conflict, Forbidden, InvalidInput, NotFound
-from kb_service.resources.models import Resource
-from kb_service.teams.access import Access, Permission
+from kb_service.resources.repository import ResourceRepository
 from kb_service.teams.models import Invitation, InvitationStatus, TeamMember
 from kb_service.teams.repository import TeamRepository
 from kb_service.users.models import User
 from kb_service.users.repository import UserRepository
-from kb_service.users.service import Actor, UserService, actor_of
+from kb_service.users.service import UserService
 
 log = structlog.get_logger(__name__)
 
@@ -80,14 +79,24 @@ def accept_url(token: str) -> str:
 
 
 class TeamService:
-    def __init__(self, session: Session, clock: Clock) -> None:
-        self._session = session
-        self._teams = TeamRepository(session)
-        self._users = UserRepository(session)
-        self._user_service = UserService(session, clock)
-        self._access = Access(session)
-        self._companies = CompanyService(session, clock)
-        self._activity = ActivityService(session, clock)
+    def __init__(
+        self,
+        teams: TeamRepository,
+        users: UserRepository,
+        resources: ResourceRepository,
+        user_service: UserService,
+        companies: CompanyService,
+        access: Access,
+        activity: ActivityService,
+        clock: Clock,
+    ) -> None:
+        self._teams = teams
+        self._users = users
+        self._resources = resources
+        self._user_service = user_service
+        self._companies = companies
+        self._access = access
+        self._activity = activity
         self._clock = clock
 
     def members(self, actor: Actor, resource_id: str) -> list[tuple[TeamMember, User]]:
@@ -139,28 +148,9 @@ class TeamService:
 
     def describe(self, invitations: list[Invitation]) -> list[InvitationView]:
         """Invitations with their resource and inviter, in three queries whatever the count."""
-        resource_ids = {i.resource_id for i in invitations}
-        user_ids = {i.invited_by for i in invitations}
-        emails = {i.email for i in invitations}
-        resources = (
-            {r.id: r for r in self._session.scalars(select(Resource).where(Resource.id.in_(resource_ids)))}
-            if resource_ids
-            else {}
-        )
-        users = (
-            {u.id: u for u in self._session.scalars(select(User).where(User.id.in_(user_ids)))}
-            if user_ids
-            else {}
-        )
-        known = (
-            set(
-                self._session.scalars(
-                    select(func.lower(User.email)).where(func.lower(User.email).in_(emails))
-                )
-            )
-            if emails
-            else set()
-        )
+        resources = self._resources.get_many({i.resource_id for i in invitations})
+        users = self._users.get_many({i.invited_by for i in invitations})
+        known = self._users.existing_emails({i.email for i in invitations})
         views = []
         for invitation in invitations:
             resource = resources.get(invitation.resource_id)

@@ -4,51 +4,33 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from kb_service.deps import ActorDep, CompanyServiceDep, UserServiceDep
-from kb_service.errors import NotFound
-from kb_service.openapi import errors
-from kb_service.users.models import PersonalAccessToken
+from kb_service.auth.deps import ActorDep
+from kb_service.deps import ServicesDep
+from kb_service.errors import NotFound, documented
+from kb_service.users.presenters import me_out, token_out
 from schemas.users import MeOut, TokenCreate, TokenCreated, TokenOut
 
 router = APIRouter(prefix="/v1/me", tags=["identity"])
 
 
-@router.get("", responses=errors())
-def me(actor: ActorDep, users: UserServiceDep, companies: CompanyServiceDep) -> MeOut:
-    user = users.get(actor.user_id)
-    company = companies.get(user.company_id)
-    return MeOut(
-        id=user.id,
-        email=user.email,
-        name=user.name,
-        company_id=company.id,
-        company_name=company.name,
-        is_admin=user.is_admin,
-    )
+@router.get("", responses=documented())
+def me(actor: ActorDep, services: ServicesDep) -> MeOut:
+    user = services.users.get(actor.user_id)
+    return me_out(user, services.companies.get(user.company_id))
 
 
-@router.post("/tokens", status_code=status.HTTP_201_CREATED, responses=errors())
-def create_token(actor: ActorDep, users: UserServiceDep, body: TokenCreate) -> TokenCreated:
+@router.post("/tokens", status_code=status.HTTP_201_CREATED, responses=documented())
+def create_token(actor: ActorDep, services: ServicesDep, body: TokenCreate) -> TokenCreated:
     """A new personal access token; the secret is in this response only."""
-    issued = users.issue_token(actor.user_id, body.description)
+    issued = services.users.issue_token(actor.user_id, body.description)
     return TokenCreated(**token_out(issued.token).model_dump(), secret=issued.secret)
 
 
-@router.get("/tokens", responses=errors())
-def list_tokens(actor: ActorDep, users: UserServiceDep) -> list[TokenOut]:
-    return [token_out(t) for t in users.tokens(actor.user_id)]
+@router.get("/tokens", responses=documented())
+def list_tokens(actor: ActorDep, services: ServicesDep) -> list[TokenOut]:
+    return [token_out(t) for t in services.users.tokens(actor.user_id)]
 
 
-@router.delete("/tokens/{token_id}", responses=errors(NotFound))
-def revoke_token(actor: ActorDep, users: UserServiceDep, token_id: str) -> TokenOut:
-    return token_out(users.revoke_token(actor.user_id, token_id))
-
-
-def token_out(token: PersonalAccessToken) -> TokenOut:
-    return TokenOut(
-        token_id=token.id,
-        description=token.description,
-        created_at=token.created_at,
-        last_used_at=token.last_used_at,
-        revoked_at=token.revoked_at,
-    )
+@router.delete("/tokens/{token_id}", responses=documented(NotFound))
+def revoke_token(actor: ActorDep, services: ServicesDep, token_id: str) -> TokenOut:
+    return token_out(services.users.revoke_token(actor.user_id, token_id))

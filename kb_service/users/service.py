@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy.orm import Session
 
-from kb_service import bearer
+from kb_service.auth import bearer
+from kb_service.auth.principals import Actor, actor_of
 from kb_service.clock import Clock
 from kb_service.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from kb_service.users.models import PersonalAccessToken, User
@@ -29,28 +29,14 @@ SIGN_IN_FAILED = "Incorrect email or password."
 
 
 @dataclass(frozen=True, slots=True)
-class Actor:
-    """The authenticated user of a control-plane request."""
-
-    user_id: str
-    email: str
-    company_id: str
-    is_admin: bool
-
-
-@dataclass(frozen=True, slots=True)
 class IssuedToken:
     token: PersonalAccessToken
     secret: str
 
 
-def actor_of(user: User) -> Actor:
-    return Actor(user.id, user.email, user.company_id, user.is_admin)
-
-
 class UserService:
-    def __init__(self, session: Session, clock: Clock) -> None:
-        self._users = UserRepository(session)
+    def __init__(self, users: UserRepository, clock: Clock) -> None:
+        self._users = users
         self._clock = clock
 
     def create(self, company_id: str, email: str, *, name: str = "", is_admin: bool = False) -> User:

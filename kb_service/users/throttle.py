@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
+from kb_service.auth.principals import Actor
 from kb_service.clock import Clock
 from kb_service.config import PortalSettings
 from kb_service.errors import KBError
-from kb_service.users.models import SignInFailure
-from kb_service.users.service import Actor, UserService
+from kb_service.users.repository import UserRepository
+from kb_service.users.service import UserService
 
 log = structlog.get_logger(__name__)
 
@@ -71,8 +70,11 @@ class TooManySignInAttempts(KBError):
 
 
 class SignInThrottle:
-    def __init__(self, session: Session, clock: Clock, settings: PortalSettings) -> None:
-        self._session = session
+    def __init__(
+        self, users: UserService, repository: UserRepository, clock: Clock, settings: PortalSettings
+    ) -> None:
+        self._users = users
+        self._repository = repository
         self._clock = clock
         self._window = timedelta(minutes=settings.sign_in_window_minutes)
         self._email_limit = settings.sign_in_max_failures_per_email
@@ -93,33 +95,18 @@ class SignInThrottle:
 
     def _blocked_until(self, key: str, limit: int, now: datetime) -> datetime | None:
         # With `limit` failures inside the window, the limit-th newest leaving it lifts the block.
-        query = (
-            select(SignInFailure.failed_at)
-            .where(SignInFailure.key == key, SignInFailure.failed_at > now - self._window)
-            .order_by(SignInFailure.failed_at.desc())
-            .offset(limit - 1)
-            .limit(1)
-        )
-        failed_at = self._session.scalar(query)
+        failed_at = self._repository.nth_newest_failure(key, now - self._window, limit)
         return None if failed_at is None else failed_at + self._window
 
     def record_failure(self, email: str, address: str | None) -> None:
         now = self._clock.now()
-        keys = [email_key(email), ip_key(address)]
-        self._session.execute(
-            delete(SignInFailure).where(
-                SignInFailure.key.in_(keys), SignInFailure.failed_at <= now - self._window
-            )
-        )
-        self._session.add_all(SignInFailure(key=key, failed_at=now) for key in keys)
-        self._session.flush()
+        self._repository.record_failures([email_key(email), ip_key(address)], now, now - self._window)
 
     def clear(self, email: str) -> int:
         """Forget the failures of this email (after a successful sign-in); how many there were."""
-        result = self._session.execute(delete(SignInFailure).where(SignInFailure.key == email_key(email)))
-        return int(getattr(result, "rowcount", 0) or 0)
+        return self._repository.clear_failures(email_key(email))
 
-    def sign_in(self, users: UserService, email: str, password: str, address: str | None) -> Actor:
+    def sign_in(self, email: str, password: str, address: str | None) -> Actor:
         """Every password sign-in goes through here (the sign-in page and the invitation page).
 
         TooManySignInAttempts before any password work while a limit is reached; a failure is
@@ -129,7 +116,7 @@ class SignInThrottle:
         if refusal is not None:
             raise TooManySignInAttempts(refusal)
         try:
-            actor = users.sign_in(email, password)
+            actor = self._users.sign_in(email, password)
         except KBError:
             self.record_failure(email, address)
             raise

@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from kb_service.companies.service import CompanyService
 from kb_service.container import Container
 from kb_service.db import session_scope
-from kb_service.users.service import UserService
+from kb_service.services import ScheduledWork, Services, unit_of_work
 
 
 class MovableClock:
@@ -56,12 +55,14 @@ class ControlPlane:
 
     def company(self, name: str = "Acme", *, tokens: int = 1000, **subscription: Any) -> str:
         with session_scope(self.container.sessions) as session:
-            company = CompanyService(session, self.clock).create(name, cloud_tokens=tokens, **subscription)
+            company = Services(session, self.container, self.clock).companies.create(
+                name, cloud_tokens=tokens, **subscription
+            )
             return company.id
 
     def user(self, company_id: str, email: str, *, admin: bool = False) -> TestUser:
         with session_scope(self.container.sessions) as session:
-            users = UserService(session, self.clock)
+            users = Services(session, self.container, self.clock).users
             user = users.create(company_id, email, name=email.split("@")[0], is_admin=admin)
             issued = users.issue_token(user.id, "tests")
             return TestUser(user.id, user.email, company_id, issued.secret)
@@ -69,6 +70,11 @@ class ControlPlane:
     def admin(self, company: str = "Acme", *, tokens: int = 1000, **subscription: Any) -> TestUser:
         company_id = self.company(company, tokens=tokens, **subscription)
         return self.user(company_id, f"admin@{company.lower()}.example", admin=True)
+
+    def apply_scheduled(self) -> ScheduledWork:
+        """The beat's periodic control-plane work, now, at this test's clock."""
+        with unit_of_work(self.container, self.clock) as services:
+            return services.apply_scheduled()
 
     def provision(self, user: TestUser, expect: int = 201, **fields: Any) -> dict[str, Any]:
         response = self.client.post("/v1/resources", headers=user.headers, json=request_body(**fields))

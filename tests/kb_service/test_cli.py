@@ -85,10 +85,9 @@ def test_portal_password_from_stdin_signs_the_user_in(
     from kb_service.clock import SystemClock
     from kb_service.config import Settings
     from kb_service.container import Container
-    from kb_service.db import session_scope
-    from kb_service.dispatch import RecordingDispatcher
     from kb_service.errors import Unauthorized
-    from kb_service.users.service import UserService
+    from kb_service.queue.outbox import RecordingDispatcher
+    from kb_service.services import unit_of_work
 
     monkeypatch.delenv("KB_DATA_DIR", raising=False)
     data = str(tmp_path / "instance")
@@ -112,8 +111,8 @@ def test_portal_password_from_stdin_signs_the_user_in(
 
     container = Container.build(Settings(data_dir=Path(data)), dispatcher=RecordingDispatcher())
     try:
-        with session_scope(container.sessions) as session:
-            users = UserService(session, SystemClock())
+        with unit_of_work(container, SystemClock()) as services:
+            users = services.users
             assert users.sign_in("ada@acme.example", "second password 456").user_id == created["user_id"]
             with pytest.raises(Unauthorized):
                 users.sign_in("ada@acme.example", "first password 123")
@@ -132,3 +131,41 @@ def test_too_short_portal_password_is_refused(
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert main(["user", "set-password", "--email", "ada@acme.example", "--data-dir", data]) != 0
     assert "12 to 1000 characters" in capsys.readouterr().err
+
+
+def test_data_dir_before_the_command_is_honoured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KB_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # were the option ignored, the state would land in ./kb-data
+    data = str(tmp_path / "instance")
+    created = _run(capsys, "--data-dir", data, "kb", "create", "--name", "Support")
+    assert isinstance(created, dict)
+    listed = _run(capsys, "kb", "list", "--data-dir", data)
+    assert isinstance(listed, list)
+    assert [kb["knowledge_base_id"] for kb in listed] == [created["knowledge_base_id"]]
+    assert _run(capsys, "--data-dir", data, "kb", "list") == listed
+    assert (tmp_path / "instance" / "state.sqlite3").exists()
+    assert not (tmp_path / "kb-data").exists()
+
+
+def test_key_revoke_of_a_kb_key_revokes_its_paired_embeddings_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KB_DATA_DIR", raising=False)
+    data = str(tmp_path / "instance")
+    created = _run(capsys, "kb", "create", "--name", "Support", "--data-dir", data)
+    assert isinstance(created, dict)
+    key = _run(capsys, "key", "create", "--resource", created["knowledge_base_id"], "--data-dir", data)
+    assert isinstance(key, dict)
+    paired_id = key["paired_key"]["key_id"]
+
+    _run(capsys, "key", "revoke", key["key_id"], "--data-dir", data)
+
+    embeddings_keys = _run(
+        capsys, "key", "list", "--resource", created["embeddings_resource_id"], "--data-dir", data
+    )
+    assert isinstance(embeddings_keys, list)
+    assert [(k["key_id"], k["paired_with_key_id"], k["revoked"]) for k in embeddings_keys] == [
+        (paired_id, key["key_id"], True)
+    ]

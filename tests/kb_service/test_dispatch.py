@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from kb_service.container import Container
 from kb_service.db import session_scope
-from kb_service.dispatch import RecordingDispatcher, send_after_commit
+from kb_service.queue.outbox import RecordingDispatcher, send_after_commit
 
 
 def test_message_is_sent_after_commit_and_dropped_on_rollback(container: Container) -> None:

@@ -127,8 +127,8 @@ def test_worker_killed_mid_ingestion_resumes_after_restart(
     worker = mode.start_worker()
 
     def embedding_started() -> bool:
-        doc = client.get(kb.url(f"/documents/{big}"), headers=kb.headers).json()
-        return doc["status"] == "embedding" and doc["chunks_embedded"] > 0
+        doc: dict[str, Any] = client.get(kb.url(f"/documents/{big}"), headers=kb.headers).json()
+        return bool(doc["status"] == "embedding" and doc["chunks_embedded"] > 0)
 
     wait_until(embedding_started, 300, "the big document to be half-embedded", mode)
     mode.kill(worker)

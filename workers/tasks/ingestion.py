@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from celery import Task
 
-from kb_service.broker import PROCESS_CHUNK_JOB, PROCESS_DOCUMENT
 from kb_service.embedders.base import TransientEmbedderError
 from kb_service.knowledge.models import ChunkJob, Document
+from kb_service.queue.broker import PROCESS_CHUNK_JOB, PROCESS_DOCUMENT
 from kb_service.vectorstores.base import TransientVectorStoreError
 from workers.app import app
 from workers.context import ingestion_service

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kb_service.broker import SWEEP
+from kb_service.queue.broker import SWEEP
 from workers.app import app
 from workers.context import ingestion_service
 

@@ -7,7 +7,6 @@ from datetime import date
 
 from kb_service.db import session_scope
 from kb_service.metering.models import UsageEvent
-from kb_service.provisioning.scheduled import apply_scheduled
 from tests.factories.controlplane import ControlPlane, TestUser
 
 
@@ -69,10 +68,10 @@ def test_a_decrease_below_the_usage_waits_for_the_next_bundle_month(control_plan
     }
     assert later["status"] == "active"
     cp.clock.set(date(2026, 2, 14))
-    apply_scheduled(cp.container.sessions, cp.container.store, cp.clock)
+    cp.apply_scheduled()
     assert _available(cp, admin) == 90
     cp.clock.set(date(2026, 2, 15))
-    apply_scheduled(cp.container.sessions, cp.container.store, cp.clock)
+    cp.apply_scheduled()
     resource = cp.client.get(f"/v1/resources/{text['id']}", headers=admin.headers).json()
     assert (resource["cloud_tokens"], resource["scheduled_change"]) == (5, None)
     assert _available(cp, admin) == 95
@@ -101,7 +100,7 @@ def test_a_plan_downgrade_is_scheduled_and_cancellable(control_plane: ControlPla
     assert again.status_code == 409
     _capacity(cp, admin, text["id"], plan="S")
     cp.clock.set(date(2026, 2, 15))
-    apply_scheduled(cp.container.sessions, cp.container.store, cp.clock)
+    cp.apply_scheduled()
     resource = cp.client.get(f"/v1/resources/{text['id']}", headers=admin.headers).json()
     assert (resource["status"], resource["plan"], resource["cloud_tokens"]) == ("active", "S", 30)
     assert _available(cp, admin) == 170

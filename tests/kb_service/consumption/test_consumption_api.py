@@ -6,20 +6,21 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from typing import Any
 
 import pytest
 
 from kb_service.db import session_scope
-from kb_service.keys.service import KeyService
+from kb_service.services import Services
 from tests.factories.controlplane import ControlPlane, TestUser
 
 HAIKU = "anthropic.claude-haiku-4-5"
 
 
-def _text_with_key(cp: ControlPlane, admin: TestUser, **fields: object) -> tuple[str, dict[str, str]]:
+def _text_with_key(cp: ControlPlane, admin: TestUser, **fields: Any) -> tuple[str, dict[str, str]]:
     text = cp.provision(admin, **fields)
     with session_scope(cp.container.sessions) as session:
-        secret = KeyService(session).create(text["id"], "gateway").secret
+        secret = Services(session, cp.container, cp.clock).keys.create(text["id"], "gateway").secret
     return text["id"], {"Authorization": f"Bearer {secret}"}
 
 

@@ -8,12 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from kb_service.ingestion.parsing import (
-    ParsedDocument,
-    ParseError,
-    detect_kind,
-    parse_document,
-)
+from kb_service.ingestion.parsing import ParsedDocument, ParseError, detect_kind, parse_document
 from tests.kb_service.ingestion.conftest import MANIFEST_PAGES_COUNTED, ParseOutcome, PdfCase
 
 ParseShared = Callable[[str, str | None], ParseOutcome]

@@ -18,11 +18,11 @@ from kb_service.catalog import get_model
 from kb_service.config import CohereSettings, Settings
 from kb_service.container import Container
 from kb_service.db import session_scope
-from kb_service.dispatch import RecordingDispatcher
 from kb_service.embedders.base import TransientEmbedderError
 from kb_service.embedders.factory import EmbedderRegistry
 from kb_service.metering.models import UsageEvent
 from kb_service.migrations import upgrade
+from kb_service.queue.outbox import RecordingDispatcher
 from tests.conftest import KB, Drainer, create_kb
 
 MODEL = "embed-english-v3.0"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from kb_service.clock import SystemClock
 from kb_service.container import Container
 from kb_service.db import session_scope
 from kb_service.keys.models import ApiKey
-from kb_service.keys.service import KeyService
+from kb_service.services import Services
 from tests.conftest import KB, Drainer, create_kb, upload
 
 
@@ -50,7 +51,7 @@ def test_missing_malformed_and_wrong_keys_are_401(client: TestClient, kb: KB) ->
 def test_revoked_key_is_401(client: TestClient, kb: KB, container: Container) -> None:
     with session_scope(container.sessions) as session:
         key_id = kb.key.split("_")[1]
-        KeyService(session).revoke(key_id)
+        Services(session, container, SystemClock()).keys.revoke(key_id)
     response = client.get(kb.url("/documents"), headers=kb.headers)
     assert response.status_code == 401
     assert "revoked" in response.json()["error"]["message"]
@@ -60,7 +61,7 @@ def test_embeddings_key_does_not_reach_the_kb(client: TestClient, kb: KB, contai
     with session_scope(container.sessions) as session:
         paired = session.query(ApiKey).filter(ApiKey.resource_id == kb.embeddings_resource_id).one()
         assert paired.paired_with_key_id == kb.key.split("_")[1]
-        issued = KeyService(session).create(kb.embeddings_resource_id, "direct")
+        issued = Services(session, container, SystemClock()).keys.create(kb.embeddings_resource_id, "direct")
     response = client.get(kb.url("/documents"), headers={"Authorization": f"Bearer {issued.secret}"})
     assert response.status_code == 404
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
+import httpx2
 from fastapi.testclient import TestClient
 
-from kb_service.db import session_scope
-from kb_service.users.service import UserService
+from kb_service.services import unit_of_work
 from tests.factories.controlplane import ControlPlane, TestUser, clock, control_plane
 from tests.kb_service.portal.live import browser, live_container, live_server, screenshots
 
@@ -28,8 +28,8 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def with_password(control_plane: ControlPlane, user: TestUser, password: str = PASSWORD) -> TestUser:
-    with session_scope(control_plane.container.sessions) as session:
-        UserService(session, control_plane.clock).set_password(user.id, password)
+    with unit_of_work(control_plane.container, control_plane.clock) as services:
+        services.users.set_password(user.id, password)
     return user
 
 
@@ -39,7 +39,7 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> object:
+def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> httpx2.Response:
     page = client.get("/portal/sign-in")
     return client.post(
         "/portal/sign-in",

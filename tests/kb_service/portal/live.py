@@ -22,9 +22,9 @@ import uvicorn
 from kb_service.api import create_app
 from kb_service.config import Settings
 from kb_service.container import Container
-from kb_service.dispatch import RecordingDispatcher
 from kb_service.embedders.factory import EmbedderRegistry
 from kb_service.migrations import upgrade
+from kb_service.queue.outbox import RecordingDispatcher
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -113,22 +113,20 @@ def browser() -> Iterator[object]:
 
 def seed_company(container: Container) -> str:
     """A company admin with a password, an embeddings resource and a KB; the KB's id."""
+    from kb_service.auth.principals import actor_of
     from kb_service.clock import SystemClock
-    from kb_service.companies.service import CompanyService
-    from kb_service.db import session_scope
-    from kb_service.provisioning.service import ProvisioningService
-    from kb_service.users.service import UserService, actor_of
-    from schemas.provisioning import ProvisionRequest
+    from kb_service.services import unit_of_work
+    from schemas.resources import ProvisionRequest
     from tests.kb_service.portal.conftest import PASSWORD
 
     clock = SystemClock()
-    with session_scope(container.sessions) as session:
-        company = CompanyService(session, clock).create("Acme", cloud_tokens=1000)
-        users = UserService(session, clock)
+    with unit_of_work(container, clock) as services:
+        company = services.companies.create("Acme", cloud_tokens=1000)
+        users = services.users
         user = users.create(company.id, "admin@acme.example", name="Ada Admin", is_admin=True)
         users.set_password(user.id, PASSWORD)
         actor = actor_of(user)
-        provisioning = ProvisioningService(session, container.store, clock)
+        provisioning = services.resources
         common = {"environment": "Test", "region": "eu-central-1"}
         created_for = {"name": "Dana Dev", "email": "dana@acme.example"}
         embeddings = provisioning.provision(
@@ -163,8 +161,8 @@ def seed_company(container: Container) -> str:
 @pytest.fixture
 def screenshots(request: pytest.FixtureRequest) -> Path:
     """A fresh folder for this test's screenshots."""
-    root = Path(os.environ.get("KB_SCREENSHOT_DIR", REPO / "test-artifacts" / "screenshots"))
-    folder = root / request.node.name
+    root = Path(os.environ.get("KB_SCREENSHOT_DIR") or REPO / "test-artifacts" / "screenshots")
+    folder: Path = root / str(request.node.name)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return folder

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import playwright.sync_api as playwright_sync
 import pytest
 
 from kb_service.container import Container
 from tests.conftest import Drainer
 from tests.kb_service.portal.conftest import PASSWORD
-from tests.kb_service.portal.live import LiveServer, playwright_sync, seed_company
+from tests.kb_service.portal.live import LiveServer, seed_company
 
 pytestmark = pytest.mark.browser
 

@@ -9,21 +9,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import playwright.sync_api as playwright_sync
 import pytest
 
+from kb_service.auth.principals import actor_of
 from kb_service.catalog import get_model
 from kb_service.clock import SystemClock
-from kb_service.consumption.service import ConsumptionService
 from kb_service.container import Container
-from kb_service.db import session_scope
-from kb_service.keys.service import KeyService
 from kb_service.metering.models import UsageEvent
-from kb_service.resources.repository import ResourceRepository
-from kb_service.users.repository import UserRepository
-from kb_service.users.service import actor_of
+from kb_service.services import unit_of_work
 from tests.conftest import Drainer
 from tests.kb_service.portal.conftest import PASSWORD
-from tests.kb_service.portal.live import LiveServer, playwright_sync, seed_company
+from tests.kb_service.portal.live import LiveServer, seed_company
 
 pytestmark = pytest.mark.browser
 
@@ -51,8 +48,8 @@ CHART_STATE = """(canvas) => {
 
 
 def _embeddings_of(container: Container, kb_id: str) -> str:
-    with session_scope(container.sessions) as session:
-        kb = ResourceRepository(session).get(kb_id)
+    with unit_of_work(container, SystemClock()) as services:
+        kb = services.resource_repository.get(kb_id)
         assert kb is not None and kb.embeddings_resource_id is not None
         return kb.embeddings_resource_id
 
@@ -62,12 +59,12 @@ def _earlier_usage(container: Container, resource_id: str) -> None:
     meters them (one event per search), so the charts have a shape."""
     today = datetime.now(UTC).date()
     model = get_model("all-minilm-l6-v2")
-    with session_scope(container.sessions) as session:
-        resource = ResourceRepository(session).get(resource_id)
+    with unit_of_work(container, SystemClock()) as services:
+        resource = services.resource_repository.get(resource_id)
         assert resource is not None
         resource.activated_on = today - timedelta(days=20)
         for back, tokens in ((3, 420), (2, 1_310), (1, 860)):
-            session.add(
+            services.session.add(
                 UsageEvent(
                     resource_id=resource_id,
                     day=today - timedelta(days=back),
@@ -82,11 +79,10 @@ def _earlier_usage(container: Container, resource_id: str) -> None:
 
 def _service(container: Container, call: str, resource_id: str, *args: Any) -> Any:
     """ConsumptionService as the signed-in admin: what the page must show."""
-    with session_scope(container.sessions) as session:
-        user = UserRepository(session).get_by_email("admin@acme.example")
+    with unit_of_work(container, SystemClock()) as services:
+        user = services.users.by_email("admin@acme.example")
         assert user is not None
-        service = ConsumptionService(session, SystemClock())
-        return getattr(service, call)(actor_of(user), resource_id, *args)
+        return getattr(services.consumption, call)(actor_of(user), resource_id, *args)
 
 
 def test_consumption_charts_ranges_and_export_in_chromium(
@@ -119,8 +115,8 @@ def test_consumption_charts_ranges_and_export_in_chromium(
 
     # Today's usage through the real path: an upload with the KB's key to the data plane, embedded
     # by the worker; it meters on the linked embeddings resource.
-    with session_scope(live_container.sessions) as session:
-        secret = KeyService(session).create(kb_id, "browser test").secret
+    with unit_of_work(live_container, SystemClock()) as services:
+        secret = services.keys.create(kb_id, "browser test").secret
     uploaded = context.request.post(
         f"{live_server.url}/v1/knowledge-bases/{kb_id}/documents",
         headers={"Authorization": f"Bearer {secret}"},

@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import playwright.sync_api as playwright_sync
 import pytest
 
 from kb_service.container import Container
 from tests.kb_service.portal.conftest import PASSWORD
-from tests.kb_service.portal.live import LiveServer, playwright_sync
+from tests.kb_service.portal.live import LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -25,14 +26,11 @@ ADMIN = "admin@globex.example"
 def seed_admin(container: Container, tokens: int) -> None:
     """A company with `tokens` Cloud Tokens and no resources; its admin has a password."""
     from kb_service.clock import SystemClock
-    from kb_service.companies.service import CompanyService
-    from kb_service.db import session_scope
-    from kb_service.users.service import UserService
+    from kb_service.services import unit_of_work
 
-    clock = SystemClock()
-    with session_scope(container.sessions) as session:
-        company = CompanyService(session, clock).create("Globex", cloud_tokens=tokens)
-        users = UserService(session, clock)
+    with unit_of_work(container, SystemClock()) as services:
+        company = services.companies.create("Globex", cloud_tokens=tokens)
+        users = services.users
         user = users.create(company.id, ADMIN, name="Gina Admin", is_admin=True)
         users.set_password(user.id, PASSWORD)
 

@@ -18,19 +18,19 @@ import io
 import re
 from pathlib import Path
 
+import playwright.sync_api as playwright_sync
 import pytest
 from sqlalchemy import func, select
 
 from kb_service.clock import SystemClock
-from kb_service.companies.service import CompanyService
 from kb_service.container import Container
 from kb_service.db import session_scope
 from kb_service.metering.models import UsageEvent
 from kb_service.resources.models import Resource
-from kb_service.users.service import UserService
+from kb_service.services import unit_of_work
 from tests.conftest import PDF_DIR, Drainer
 from tests.kb_service.portal.conftest import PASSWORD
-from tests.kb_service.portal.live import LiveServer, playwright_sync
+from tests.kb_service.portal.live import LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -41,10 +41,9 @@ PDF = "sf-pdflatex-4-pages.pdf"
 
 def _seed_admin(container: Container) -> None:
     """A company with Cloud Tokens and an admin who can sign in; no resources yet."""
-    clock = SystemClock()
-    with session_scope(container.sessions) as session:
-        company = CompanyService(session, clock).create("Acme", cloud_tokens=100)
-        users = UserService(session, clock)
+    with unit_of_work(container, SystemClock()) as services:
+        company = services.companies.create("Acme", cloud_tokens=100)
+        users = services.users
         admin = users.create(company.id, ADMIN, name="Ada Admin", is_admin=True)
         users.set_password(admin.id, PASSWORD)
 

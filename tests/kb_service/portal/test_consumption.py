@@ -14,9 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kb_service.catalog import get_model
-from kb_service.db import session_scope
-from kb_service.keys.service import KeyService
 from kb_service.portal.consumption import export_filename
+from kb_service.services import unit_of_work
 from tests.conftest import KB, Drainer, upload
 from tests.factories.controlplane import ControlPlane, TestUser
 from tests.kb_service.portal.conftest import sign_in, with_password
@@ -46,10 +45,10 @@ def _usage_figure(page: str) -> str:
     return html.unescape(found.group(1)).strip()
 
 
-def _text_with_key(cp: ControlPlane, admin: TestUser, **fields: object) -> tuple[str, dict[str, str]]:
+def _text_with_key(cp: ControlPlane, admin: TestUser, **fields: Any) -> tuple[str, dict[str, str]]:
     text = cp.provision(admin, **fields)
-    with session_scope(cp.container.sessions) as session:
-        secret = KeyService(session).create(text["id"], "gateway").secret
+    with unit_of_work(cp.container, cp.clock) as services:
+        secret = services.keys.create(text["id"], "gateway").secret
     return text["id"], {"Authorization": f"Bearer {secret}"}
 
 

@@ -15,8 +15,7 @@ from sqlalchemy import select
 from kb_service.activity.models import ActivityEntry
 from kb_service.db import session_scope
 from kb_service.knowledge.models import Collection, Document, WorkStatus
-from kb_service.users.repository import UserRepository
-from kb_service.users.service import UserService
+from kb_service.services import unit_of_work
 from tests.conftest import Drainer
 from tests.factories.controlplane import ControlPlane
 from tests.kb_service.portal.conftest import csrf_of, sign_in, with_password
@@ -115,10 +114,10 @@ def test_activity_lists_uploads_and_deletions_by_the_signed_in_users_email(
     assert any("Uploaded document" in c and "printer.txt" in c and "tickets" in c for c in uploaded)
     assert any("Created collection" in c and "tickets" in c for c in uploaded)
     # The same entries through /v1: the portal user's email, as for every other user action.
-    with session_scope(control_plane.container.sessions) as session:
-        user = UserRepository(session).get_by_email(email)
+    with unit_of_work(control_plane.container, control_plane.clock) as services:
+        user = services.users.by_email(email)
         assert user is not None
-        token = UserService(session, control_plane.clock).issue_token(user.id, "tests").secret
+        token = services.users.issue_token(user.id, "tests").secret
     logged = control_plane.client.get(
         f"/v1/resources/{kb_id}/activity", headers={"Authorization": f"Bearer {token}"}
     ).json()

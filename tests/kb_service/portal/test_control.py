@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from kb_service.provisioning.service import PLATFORM_ACCOUNT_WARNING
+from kb_service.resources.validation import PLATFORM_ACCOUNT_WARNING
 from tests.factories.controlplane import ControlPlane, TestUser
 from tests.kb_service.portal.conftest import csrf_of, sign_in, with_password
 

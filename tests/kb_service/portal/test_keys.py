@@ -7,8 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from kb_service.db import session_scope
-from kb_service.provisioning.service import ProvisioningService
+from kb_service.services import unit_of_work
 from tests.factories.controlplane import ControlPlane, TestUser
 from tests.kb_service.portal.conftest import csrf_of, sign_in, with_password
 
@@ -209,8 +208,8 @@ def test_a_deprovisioned_resource_takes_no_new_keys(client: TestClient, control_
     text = cp.provision(admin, display_name="Assistant")["id"]
     assert cp.client.post(f"/v1/resources/{text}/deprovision", headers=admin.headers).status_code == 200
     cp.clock.advance(days=62)
-    with session_scope(cp.container.sessions) as session:
-        assert ProvisioningService(session, cp.container.store, cp.clock).carry_out_deprovisions() == 1
+    with unit_of_work(cp.container, cp.clock) as services:
+        assert services.resources.carry_out_deprovisions() == 1
     sign_in(client, admin.email)
     token = csrf_of(client.get(f"/portal/resources/{text}/keys").text)
     response = _create_on(client, text, token)

@@ -48,7 +48,7 @@ def test_five_failures_refuse_even_the_right_password_until_the_window_passes(
     refused = sign_in(client, admin.email, PASSWORD)
     assert _status(refused) == 429
     assert "Too many sign-in attempts. Try again in 15 minutes." in _text(refused)
-    assert refused.headers["retry-after"] == "900"  # type: ignore[attr-defined]
+    assert refused.headers["retry-after"] == "900"
     assert len(password_checks) == checks, "a refused attempt must not verify the password"
     assert client.get("/portal/resources", follow_redirects=False).status_code == 303
     # Another spelling of the same address is the same account.
@@ -82,7 +82,7 @@ def test_the_refusal_is_the_same_for_an_unknown_email(
     known = sign_in(client, admin.email, PASSWORD)
     unknown = sign_in(client, "nobody@acme.example", PASSWORD)
     assert _status(known) == _status(unknown) == 429
-    assert known.headers["retry-after"] == unknown.headers["retry-after"]  # type: ignore[attr-defined]
+    assert known.headers["retry-after"] == unknown.headers["retry-after"]
 
     def alert(response: object) -> str:
         return _text(response).split('role="alert">', 1)[1].split("<", 1)[0]

@@ -320,7 +320,7 @@ def test_signing_in_on_the_invitation_page_is_throttled_like_the_sign_in_page(
     assert refused.status_code == 429
     assert "Too many sign-in attempts. Try again in 15 minutes." in refused.text
     # The failures count on the sign-in page too: one limit per account, wherever the form is.
-    assert sign_in(client, outsider.email).status_code == 429  # type: ignore[attr-defined]
+    assert sign_in(client, outsider.email).status_code == 429
 
 
 def test_signed_in_invitee_answers_on_the_link_and_on_the_invitations_page(

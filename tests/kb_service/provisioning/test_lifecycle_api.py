@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from kb_service.provisioning.scheduled import apply_scheduled
+from kb_service.services import Services
 from tests.factories.controlplane import ControlPlane
 
 
 def _run_scheduled(cp: ControlPlane) -> None:
-    apply_scheduled(cp.container.sessions, cp.container.store, cp.clock)
+    cp.apply_scheduled()
 
 
 def _get(cp: ControlPlane, headers: dict[str, str], resource_id: str) -> dict[str, object]:
@@ -59,10 +59,9 @@ def test_deprovisioned_knowledge_base_keys_stop_working(control_plane: ControlPl
     embeddings = cp.embeddings(admin)
     kb = cp.knowledge_base(admin, embeddings["id"])
     from kb_service.db import session_scope
-    from kb_service.keys.service import KeyService
 
     with session_scope(cp.container.sessions) as session:
-        secret = KeyService(session).create(kb["id"], "app").secret
+        secret = Services(session, cp.container, cp.clock).keys.create(kb["id"], "app").secret
     headers = {"Authorization": f"Bearer {secret}"}
     assert cp.client.get(f"/v1/knowledge-bases/{kb['id']}/collections", headers=headers).status_code == 200
     cp.client.post(f"/v1/resources/{kb['id']}/deprovision", headers=admin.headers)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kb_service.provisioning.service import PLATFORM_ACCOUNT_WARNING
+from kb_service.resources.validation import PLATFORM_ACCOUNT_WARNING
 from tests.factories.controlplane import ControlPlane, request_body
 
 WARNING = (
@@ -23,7 +23,7 @@ def test_the_platform_warning_is_the_seed_text_verbatim() -> None:
     "subscription", [{"enterprise_subscriptions": 0}, {"enterprise_subscriptions": 2}, {"accounts": 2}]
 )
 def test_without_a_single_platform_account_provisioning_shows_the_warning(
-    control_plane: ControlPlane, subscription: dict[str, int]
+    control_plane: ControlPlane, subscription: dict[str, Any]
 ) -> None:
     admin = control_plane.admin(**subscription)
     body = control_plane.provision(admin, expect=403)

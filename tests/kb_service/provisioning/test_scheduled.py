@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kb_service.broker import APPLY_SCHEDULED, make_celery, queue_name
 from kb_service.config import Settings
+from kb_service.queue.broker import APPLY_SCHEDULED, make_celery, queue_name
 
 
 def test_apply_scheduled_is_on_the_beat_schedule(settings_factory: Callable[..., Settings]) -> None:

@@ -9,13 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from kb_service.companies.service import CompanyService
 from kb_service.db import session_scope
 from kb_service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from kb_service.services import Services
 from kb_service.teams.models import Invitation, TeamMember
-from kb_service.teams.service import InvitationExpired, TeamService
+from kb_service.teams.service import InvitationExpired
 from kb_service.users.passwords import verify_password
-from kb_service.users.service import UserService
 from tests.factories.controlplane import ControlPlane, TestUser
 
 PASSWORD = "a long enough passphrase"
@@ -99,16 +98,16 @@ def test_a_new_account_joins_in_a_company_of_its_own(control_plane: ControlPlane
     admin, _, resource_id = _setup(cp)
     _, token = _invite(cp, admin, resource_id, "New.Person@Elsewhere.example")
     with session_scope(cp.container.sessions) as session:
-        teams = TeamService(session, cp.clock)
+        teams = Services(session, cp.container, cp.clock).teams
         actor, invitation = teams.join_with_new_account(token, "  New Person ", PASSWORD)
         assert invitation.status == "accepted"
         assert actor.email == "new.person@elsewhere.example"
         assert not actor.is_admin
         assert actor.company_id != admin.company_id
-        user = UserService(session, cp.clock).get(actor.user_id)
+        user = Services(session, cp.container, cp.clock).users.get(actor.user_id)
         assert user.name == "New Person"
         assert verify_password(user.password_hash, PASSWORD)
-        companies = CompanyService(session, cp.clock)
+        companies = Services(session, cp.container, cp.clock).companies
         company = companies.get(actor.company_id)
         assert company.name == "new.person@elsewhere.example"
         assert (company.enterprise_subscriptions, company.accounts) == (0, 0)
@@ -126,14 +125,14 @@ def test_a_new_account_is_refused_before_anything_is_created(control_plane: Cont
     _, token = _invite(cp, admin, resource_id, "fresh@elsewhere.example")
     _, existing = _invite(cp, admin, resource_id, outsider.email)
     with session_scope(cp.container.sessions) as session:
-        teams = TeamService(session, cp.clock)
+        teams = Services(session, cp.container, cp.clock).teams
         with pytest.raises(InvalidInput, match="12"):
             teams.join_with_new_account(token, "Fresh", "short")
         with pytest.raises(InvalidInput, match="name"):
             teams.join_with_new_account(token, "   ", PASSWORD)
         with pytest.raises(Conflict, match="already exists"):
             teams.join_with_new_account(existing, "Someone", PASSWORD)
-        assert UserService(session, cp.clock).by_email("fresh@elsewhere.example") is None
+        assert Services(session, cp.container, cp.clock).users.by_email("fresh@elsewhere.example") is None
         assert teams.by_link(token).status == "pending"
         cp.clock.advance(days=15)
         with pytest.raises(InvitationExpired):
@@ -146,8 +145,13 @@ def test_a_company_named_like_the_email_already_exists(control_plane: ControlPla
     cp.company("kim@elsewhere.example")
     _, token = _invite(cp, admin, resource_id, "kim@elsewhere.example")
     with session_scope(cp.container.sessions) as session:
-        actor, _ = TeamService(session, cp.clock).join_with_new_account(token, "Kim", PASSWORD)
-        assert CompanyService(session, cp.clock).get(actor.company_id).name == "kim@elsewhere.example (2)"
+        actor, _ = Services(session, cp.container, cp.clock).teams.join_with_new_account(
+            token, "Kim", PASSWORD
+        )
+        assert (
+            Services(session, cp.container, cp.clock).companies.get(actor.company_id).name
+            == "kim@elsewhere.example (2)"
+        )
 
 
 def test_overview_and_enabling_external_invitations(control_plane: ControlPlane) -> None:
@@ -159,9 +163,9 @@ def test_overview_and_enabling_external_invitations(control_plane: ControlPlane)
         f"/v1/resources/{resource_id}/members", headers=admin.headers, json={"email": colleague.email}
     )
     with session_scope(cp.container.sessions) as session:
-        teams = TeamService(session, cp.clock)
-        admin_actor = UserService(session, cp.clock).authenticate(admin.token)
-        sam = UserService(session, cp.clock).authenticate(colleague.token)
+        teams = Services(session, cp.container, cp.clock).teams
+        admin_actor = Services(session, cp.container, cp.clock).users.authenticate(admin.token)
+        sam = Services(session, cp.container, cp.clock).users.authenticate(colleague.token)
         overview = teams.overview(sam, resource_id)
         assert (overview.external_invitations_enabled, overview.company_admin) == (False, False)
         with pytest.raises(Forbidden):

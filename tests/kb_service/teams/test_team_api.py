@@ -3,7 +3,6 @@ withdraw and expiry after 14 days, all in the activity log."""
 
 from __future__ import annotations
 
-from kb_service.provisioning.scheduled import apply_scheduled
 from tests.factories.controlplane import ControlPlane, TestUser
 
 
@@ -112,7 +111,7 @@ def test_invitations_are_declined_withdrawn_and_expire_after_two_weeks(control_p
 
     fourth = cp.client.post(url, headers=admin.headers, json={"email": outsider.email}).json()
     cp.clock.advance(days=15)
-    assert apply_scheduled(cp.container.sessions, cp.container.store, cp.clock).invitations_expired == 1
+    assert cp.apply_scheduled().invitations_expired == 1
     assert (
         cp.client.post(f"/v1/invitations/{fourth['id']}/accept", headers=outsider.headers).status_code == 409
     )

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from kb_service.container import Container
 from kb_service.db import session_scope
+from kb_service.services import Services
 from kb_service.users.models import SignInFailure
-from kb_service.users.throttle import Refusal, SignInThrottle, email_key
+from kb_service.users.throttle import Refusal, email_key
 from tests.factories.controlplane import MovableClock
 
 EMAIL = "Ada@Acme.example"
@@ -24,19 +25,19 @@ def moving() -> MovableClock:
 def fail(container: Container, clock: MovableClock, email: str = EMAIL, ip: str = "10.0.0.1") -> None:
     """One failure in its own unit of work, as one request records it."""
     with session_scope(container.sessions) as session:
-        SignInThrottle(session, clock, container.settings.portal).record_failure(email, ip)
+        Services(session, container, clock).sign_in.record_failure(email, ip)
 
 
 def check(
     container: Container, clock: MovableClock, email: str = EMAIL, ip: str = "10.0.0.1"
 ) -> Refusal | None:
     with session_scope(container.sessions) as session:
-        return SignInThrottle(session, clock, container.settings.portal).refusal(email, ip)
+        return Services(session, container, clock).sign_in.refusal(email, ip)
 
 
 def clear(container: Container, clock: MovableClock, email: str = EMAIL) -> int:
     with session_scope(container.sessions) as session:
-        return SignInThrottle(session, clock, container.settings.portal).clear(email)
+        return Services(session, container, clock).sign_in.clear(email)
 
 
 def rows(container: Container) -> int:

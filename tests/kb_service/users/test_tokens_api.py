@@ -14,7 +14,7 @@ from kb_service.cli import main
 from kb_service.config import Settings
 from kb_service.container import Container
 from kb_service.db import session_scope
-from kb_service.dispatch import RecordingDispatcher
+from kb_service.queue.outbox import RecordingDispatcher
 from kb_service.users.models import PersonalAccessToken
 from tests.factories.controlplane import ControlPlane
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeAlias
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from schemas._base import Schema
 
@@ -38,7 +38,7 @@ class HybridOptions(Schema):
 
 
 class SearchRequest(Schema):
-    query: str = Field(min_length=1, max_length=8000)
+    query: str = Field(min_length=1, max_length=8000, description="The question; not blank.")
     mode: SearchMode = Field(
         default="vector",
         description=(
@@ -99,6 +99,13 @@ class SearchRequest(Schema):
         ge=1,
         description="At most this many results per document (files) or per app object (mx_object_id).",
     )
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, query: str) -> str:
+        if not query.strip():
+            raise ValueError("ask a question: the query is blank")
+        return query
 
 
 class SearchResult(Schema):

@@ -26,8 +26,9 @@ def update_company(actor: ActorDep, services: ServicesDep, body: CompanyUpdate) 
     return company_out(company, services.companies.balance(actor.company_id))
 
 
-@router.get("/cloud-tokens", responses=documented())
+@router.get("/cloud-tokens", responses=documented(Forbidden))
 def cloud_tokens(actor: ActorDep, services: ServicesDep) -> CloudTokensOut:
-    """Available / consumed / total, with every transaction and the balance left after it."""
+    """Available / consumed / total, with every transaction and the balance left after it (admins)."""
     companies = services.companies
-    return cloud_tokens_out(companies.balance(actor.company_id), companies.ledger(actor.company_id))
+    ledger = companies.ledger_for(actor)
+    return cloud_tokens_out(companies.balance(actor.company_id), ledger)

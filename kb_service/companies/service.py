@@ -112,6 +112,13 @@ class CompanyService:
     def ledger(self, company_id: str) -> list[TokenTransaction]:
         return self._companies.transactions(company_id)
 
+    def ledger_for(self, actor: Actor) -> list[TokenTransaction]:
+        """The Cloud Token ledger names every resource of the company: company admins only (a 403:
+        the caller sees the company, but may not read this)."""
+        if not actor.is_admin:
+            raise Forbidden("Only company admins read the Cloud Token ledger.")
+        return self.ledger(actor.company_id)
+
     def update_settings(self, actor: Actor, external_invitations_enabled: bool) -> Company:
         """A company admin switches external invitations on or off."""
         if not actor.is_admin:

@@ -9,7 +9,6 @@ conditional update: if it no longer applies, the worker removes what it wrote.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -27,6 +26,7 @@ from kb_service.embedders.base import Embedder, EmbedderError, TransientEmbedder
 from kb_service.embedders.factory import EmbedderRegistry
 from kb_service.errors import CapacityExhausted
 from kb_service.ingestion.chunking import chunk_pages
+from kb_service.ingestion.lease import Heartbeat
 from kb_service.ingestion.parsing import ParseError, parse_document
 from kb_service.ingestion.records import (
     DocumentSnapshot,
@@ -222,7 +222,7 @@ class IngestionService:
     def _outcome(self, model: type[Leased], work_id: str) -> Iterator[None]:
         """How a failure ends the work: transient ones give the lease back and propagate (the task
         retries with backoff); permanent ones fail the work with their reason."""
-        heartbeat = _Heartbeat(lambda: self._extend_lease(model, work_id), self._lease.total_seconds() / 3)
+        heartbeat = Heartbeat(lambda: self._extend_lease(model, work_id), self._lease.total_seconds() / 3)
         try:
             with heartbeat:
                 yield
@@ -381,34 +381,6 @@ class IngestionService:
         if kb is None or kb.embeddings_resource is None or kb.embeddings_resource.model_id is None:
             raise VectorStoreError(f"Knowledge base {kb_id} has no linked embeddings resource.")
         return _Target(kb.id, kb.embeddings_resource.id, kb.embeddings_resource.model_id)
-
-
-class _Heartbeat:
-    """Extends the lease from a background thread while the work runs, so that a slow step (a long
-    embedding batch, a provider backing off) never lets the lease lapse; a worker that dies stops
-    beating and its lease expires. Stops by itself once the lease is lost."""
-
-    def __init__(self, beat: Callable[[], bool], interval_s: float) -> None:
-        self._beat = beat
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                if not self._beat():
-                    return
-            except Exception:  # a database hiccup: the next beat tries again
-                log.warning("ingestion.heartbeat.failed", exc_info=True)
 
 
 def _load(work: WorkRepository, document_id: str) -> Document:

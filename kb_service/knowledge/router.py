@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile,
 
 from kb_service.auth.deps import KnowledgeBaseDep, PrincipalDep
 from kb_service.deps import ServicesDep, SingleFormPartsDep
-from kb_service.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType, documented
+from kb_service.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    documented,
+)
 from kb_service.knowledge.presenters import chunk_out, collection_out, document_out, job_out
 from kb_service.knowledge.service import KnowledgeService, Upload
 from kb_service.knowledge.uploads import parse_filter_json, parse_metadata_json
@@ -113,7 +120,9 @@ def list_collections(service: KnowledgeServiceDep) -> list[CollectionOut]:
     return [collection_out(summary) for summary in service.collections()]
 
 
-@router.delete("/collections/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(NotFound))
+@router.delete(
+    "/collections/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(NotFound, Conflict)
+)
 def delete_collection(service: KnowledgeServiceDep, name: str) -> None:
     """Delete the collection with all its documents and chunks."""
     service.delete_collection(name)

@@ -15,6 +15,7 @@ from kb_service.activity.service import ActivityService
 from kb_service.config import Settings
 from kb_service.db import utcnow
 from kb_service.errors import (
+    Conflict,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -226,6 +227,12 @@ class KnowledgeService:
 
     def delete_collection(self, name: str) -> None:
         collection = self._existing_collection(name)
+        if collection.is_default:
+            raise Conflict(
+                f"The {collection.name!r} collection cannot be deleted; every knowledge base keeps it. "
+                "To empty it, delete its documents, or push a `repopulate` job with no chunks.",
+                details={"collection": collection.name},
+            )
         self._repo.delete_collection(collection)
         self._log("collection.deleted", collection=collection.name)
         with translate_store_errors():

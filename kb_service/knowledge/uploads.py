@@ -26,6 +26,11 @@ _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 
+# A collection's name is a path segment of its routes (`…/collections/{name}/chunks`): a slash (or a
+# backslash, which some clients turn into one) would make it unreachable.
+_PATH_SEPARATORS = frozenset("/\\")
+
+
 def validate_collection_name(name: str) -> str:
     cleaned = unicodedata.normalize("NFC", name).strip()
     if (
@@ -35,6 +40,12 @@ def validate_collection_name(name: str) -> str:
     ):
         raise InvalidInput(
             f"Invalid collection name {name!r}: use 1-{MAX_NAME_CHARS} printable characters.",
+            details={"field": "collection"},
+        )
+    if any(c in _PATH_SEPARATORS for c in cleaned) or cleaned in (".", ".."):
+        raise InvalidInput(
+            f"Invalid collection name {name!r}: a name cannot contain / or \\, nor be . or .. "
+            "(it is part of the collection's URLs).",
             details={"field": "collection"},
         )
     return cleaned

@@ -241,12 +241,12 @@ def search_playground(
     page: PageDep,
     resource_id: str,
     services: ServicesDep,
-    query: Annotated[str, Form()],
+    query: Annotated[str, Form()] = "",
     collections: Annotated[list[str] | None, Form()] = None,
     meta_key: Annotated[list[str] | None, Form()] = None,
     meta_value: Annotated[list[str] | None, Form()] = None,
     max_results: Annotated[int, Form(ge=1, le=100)] = 5,
-    min_similarity: Annotated[float, Form(ge=0.0, le=1.0)] = 0.0,
+    min_similarity: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
 ) -> HTMLResponse:
     metadata = metadata_rows(meta_key or [], meta_value or [])
     form = {
@@ -258,6 +258,9 @@ def search_playground(
     }
     extra: dict[str, Any] = {"search": form}
     kb = knowledge_base(services, page.actor, resource_id)
+    if not query.strip():
+        extra["search_error"] = "Enter a question to search for."
+        return _content_page(page, services, resource_id, extra, status.HTTP_422_UNPROCESSABLE_CONTENT)
     try:
         request_model = SearchRequest(
             query=query,

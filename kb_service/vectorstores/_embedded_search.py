@@ -1,5 +1,5 @@
 """Search inside one embedded knowledge base: the vector leg (exact cosine over the filter's mask), the
-keyword leg (FTS5 BM25 under the same mask) and their fusion (`base.fuse`), as pure functions of an
+keyword leg (FTS5 BM25 under the same mask) and their fusion (`shared.fuse`), as pure functions of an
 up-to-date index and the read's connection (the store holds the lock and the snapshot)."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from kb_service.vectorstores import _embedded_sqlite as db
 from kb_service.vectorstores import _keyword
 from kb_service.vectorstores._embedded_filters import evaluate
 from kb_service.vectorstores._embedded_index import BoolArray, FloatArray, IntArray, VectorIndex, unit_rows
-from kb_service.vectorstores.base import Chunk, Filter, RankedHit, SearchQuery, fuse, legs_of
+from kb_service.vectorstores.base import Chunk, Filter, RankedHit, SearchQuery
+from kb_service.vectorstores.shared import fuse, legs_of
 
 
 def mask_of(index: VectorIndex, where: Filter | None) -> BoolArray:

@@ -13,7 +13,8 @@ import numpy as np
 from kb_service.vectorstores import _embedded_sqlite as db
 from kb_service.vectorstores._embedded_filters import evaluate
 from kb_service.vectorstores._embedded_index import FloatArray, IntArray, VectorIndex, unit_rows
-from kb_service.vectorstores.base import Chunk, ChunkWrite, DimensionMismatchError, Filter, MetadataUpdate
+from kb_service.vectorstores.base import Chunk, ChunkWrite, DimensionMismatchError, Filter
+from kb_service.vectorstores.shared import MetadataUpdate
 
 # Rows a metadata edit rewrites per statement batch (all in one transaction).
 _REWRITE_ROWS = 4096

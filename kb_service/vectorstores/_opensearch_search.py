@@ -1,5 +1,5 @@
 """The legs of an OpenSearch search and their fusion: a filtered k-NN request (with the exact
-fallback), a `match` request inside the same filter, reciprocal rank fusion (`base.fuse`, the same code
+fallback), a `match` request inside the same filter, reciprocal rank fusion (`shared.fuse`, the same code
 as the embedded store) and one exact look-up of the cosines only the keyword leg lacks. Functions of a
 `run(body)` bound to the knowledge base's alias; the store owns the client and its retries."""
 
@@ -20,7 +20,8 @@ from kb_service.vectorstores._opensearch_query import (
     similarity_from_knn_score,
 )
 from kb_service.vectorstores._opensearch_schema import chunk_from_source
-from kb_service.vectorstores.base import Chunk, Filter, RankedHit, SearchHit, SearchQuery, fuse, legs_of
+from kb_service.vectorstores.base import Chunk, Filter, RankedHit, SearchHit, SearchQuery
+from kb_service.vectorstores.shared import fuse, legs_of
 
 log = structlog.get_logger(__name__)
 

@@ -15,7 +15,7 @@ Keyword search uses the SQLite FTS5 table written in the same transactions as th
 `_embedded_sqlite` and `_keyword`): every chunk containing a query term is scored by BM25 inside the
 read's snapshot, then the same filter mask (and cosine threshold) is applied before the top k are
 picked, so a filter never shortens the answer either. Hybrid search fuses the two legs by reciprocal
-rank fusion (`base.fuse`). docs/retrieval.md has the measurements behind these choices.
+rank fusion (`shared.fuse`). docs/retrieval.md has the measurements behind these choices.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from kb_service.vectorstores.base import (
     ChunkWrite,
     Filter,
     IndexNotFoundError,
-    MetadataUpdate,
     RankedHit,
     SearchHit,
     SearchQuery,
@@ -55,8 +54,8 @@ from kb_service.vectorstores.base import (
     VectorStoreError,
     check_filter,
     check_query,
-    metadata_update,
 )
+from kb_service.vectorstores.shared import MetadataUpdate, metadata_update
 
 log = structlog.get_logger(__name__)
 

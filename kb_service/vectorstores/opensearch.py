@@ -77,8 +77,8 @@ from kb_service.vectorstores.base import (
     VectorStoreError,
     check_filter,
     check_query,
-    metadata_update,
 )
+from kb_service.vectorstores.shared import metadata_update
 
 __all__ = ["OpenSearchVectorStore", "build_client"]
 
@@ -321,7 +321,7 @@ class OpenSearchVectorStore:
 
     def search_chunks(self, kb_id: str, query: SearchQuery) -> list[RankedHit]:
         """Vector: one filtered knn query (with the exact fallback). Keyword: one match query inside
-        the filter. Hybrid: both, fused here by reciprocal rank fusion (`base.fuse`, the same code as
+        the filter. Hybrid: both, fused here by reciprocal rank fusion (`shared.fuse`, the same code as
         the embedded store), then one exact script_score look-up for the cosine of the chunks only
         the keyword leg found. docs/opensearch.md says why the fusion is client-side."""
         check_query(query)

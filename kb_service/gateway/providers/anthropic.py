@@ -33,24 +33,12 @@ from kb_service.gateway.providers.base import (
     TextResult,
     TextUsage,
     UsageReport,
+    claude_stop_reason,
 )
 from kb_service.gateway.providers.model_ids import provider_model_id
 from kb_service.gateway.providers.retry import RetryPolicy, call_with_retries
 
 NAME: Final = "anthropic"
-
-# Anthropic's stop reasons folded into the port's three. A refusal or a tool call ends the turn;
-# running out of context is, to the caller, running out of tokens.
-_STOP_REASONS: Final[dict[str | None, StopReason]] = {
-    "end_turn": "end_turn",
-    "max_tokens": "max_tokens",
-    "stop_sequence": "stop_sequence",
-    "model_context_window_exceeded": "max_tokens",
-}
-
-
-def _stop_reason(raw: str | None) -> StopReason:
-    return _STOP_REASONS.get(raw, "end_turn")
 
 
 def classify_error(exc: Exception) -> ProviderError | None:
@@ -122,7 +110,7 @@ class AnthropicTextProvider:
         )
         text = "".join(block.text for block in message.content if block.type == "text")
         usage = TextUsage(message.usage.input_tokens, message.usage.output_tokens)
-        return TextResult(text=text, stop_reason=_stop_reason(message.stop_reason), usage=usage)
+        return TextResult(text=text, stop_reason=claude_stop_reason(message.stop_reason), usage=usage)
 
     def stream(self, request: TextRequest) -> Iterator[StreamEvent]:
         params = self._params(request)
@@ -144,7 +132,7 @@ class AnthropicTextProvider:
                 elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                     yield TextDelta(event.delta.text)
                 elif event.type == "message_delta":
-                    stop_reason = _stop_reason(event.delta.stop_reason)
+                    stop_reason = claude_stop_reason(event.delta.stop_reason)
                     output_tokens = event.usage.output_tokens
                     if event.usage.input_tokens is not None:
                         input_tokens = event.usage.input_tokens

@@ -14,6 +14,20 @@ from typing import Literal, Protocol, TypeAlias, runtime_checkable
 Role: TypeAlias = Literal["system", "user", "assistant"]
 StopReason: TypeAlias = Literal["end_turn", "max_tokens", "stop_sequence"]
 
+# Claude's stop reasons (the Anthropic API and Bedrock Converse name them alike) folded into the
+# port's three. A refusal or a tool call ends the turn; running out of context is, to the caller,
+# running out of tokens.
+_CLAUDE_STOP_REASONS: dict[str | None, StopReason] = {
+    "end_turn": "end_turn",
+    "max_tokens": "max_tokens",
+    "stop_sequence": "stop_sequence",
+    "model_context_window_exceeded": "max_tokens",
+}
+
+
+def claude_stop_reason(raw: str | None) -> StopReason:
+    return _CLAUDE_STOP_REASONS.get(raw, "end_turn")
+
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:

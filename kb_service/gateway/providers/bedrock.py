@@ -34,18 +34,13 @@ from kb_service.gateway.providers.base import (
     TextRequest,
     TextResult,
     TextUsage,
+    claude_stop_reason,
 )
 from kb_service.gateway.providers.model_ids import bedrock_model_id
 from kb_service.gateway.providers.retry import RetryPolicy, call_with_retries
 
 NAME: Final = "bedrock"
 
-_STOP_REASONS: Final[dict[str | None, StopReason]] = {
-    "end_turn": "end_turn",
-    "max_tokens": "max_tokens",
-    "stop_sequence": "stop_sequence",
-    "model_context_window_exceeded": "max_tokens",
-}
 # Lower-cased: ConverseStream reports errors inside the stream with camel-case names.
 _AUTH_CODES: Final = frozenset(
     {
@@ -70,10 +65,6 @@ _UNAVAILABLE_CODES: Final = frozenset(
         "modelnotreadyexception",
     }
 )
-
-
-def _stop_reason(raw: str | None) -> StopReason:
-    return _STOP_REASONS.get(raw, "end_turn")
 
 
 def classify_error(exc: Exception) -> ProviderError | None:
@@ -147,7 +138,7 @@ class BedrockTextProvider:
         response = call_with_retries(NAME, lambda: client.converse(**params), classify_error, self._policy)
         blocks = response.get("output", {}).get("message", {}).get("content", [])
         text = "".join(block["text"] for block in blocks if "text" in block)
-        return TextResult(text, _stop_reason(response.get("stopReason")), _usage(response.get("usage")))
+        return TextResult(text, claude_stop_reason(response.get("stopReason")), _usage(response.get("usage")))
 
     def stream(self, request: TextRequest) -> Iterator[StreamEvent]:
         client, params = self._prepare(request)
@@ -166,7 +157,7 @@ class BedrockTextProvider:
                     if text:
                         yield TextDelta(text)
                 elif "messageStop" in event:
-                    stop_reason = _stop_reason(event["messageStop"].get("stopReason"))
+                    stop_reason = claude_stop_reason(event["messageStop"].get("stopReason"))
                 elif "metadata" in event:
                     yield StreamEnd(stop_reason, _usage(event["metadata"].get("usage")))
                     return

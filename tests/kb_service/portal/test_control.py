@@ -316,3 +316,12 @@ def test_each_refusal_sits_next_to_its_field(
     response = client.post(f"{CONTROL}/provision/review", data={"csrf_token": token, **_form(**fields)})
     assert response.status_code == 422
     assert message in response.text.split(f'data-error-for="{slot}"', 1)[1].split("</p>", 1)[0]
+
+
+def test_resources_in_the_overview_open_in_a_new_tab(client: TestClient, control_plane: ControlPlane) -> None:
+    admin = _admin(control_plane, tokens=100)
+    embeddings = control_plane.embeddings(admin, display_name="Vectors", cloud_tokens=6)
+    page = client.get(CONTROL).text
+    link = re.search(rf'<a href="/portal/resources/{embeddings["id"]}"[^>]*>', page)
+    assert link is not None
+    assert 'target="_blank"' in link.group(0) and 'rel="noopener"' in link.group(0)

@@ -341,3 +341,15 @@ def test_a_foreign_or_unknown_resource_id_is_a_404_page(
         page = client.get(f"/portal/resources/{resource_id}")
         assert page.status_code == 404
         assert "Not found" in page.text
+
+
+def test_a_blank_playground_question_asks_for_one(client: TestClient, control_plane: ControlPlane) -> None:
+    email, _, kb_id = _admin_with_kb(control_plane)
+    sign_in(client, email)
+    page = client.get(f"/portal/resources/{kb_id}/content")
+    response = client.post(
+        f"/portal/resources/{kb_id}/content/search", data={"query": "  ", "csrf_token": csrf_of(page.text)}
+    )
+    assert response.status_code == 422
+    assert "Enter a question to search for." in response.text
+    assert "text 0 is empty" not in response.text

@@ -88,6 +88,9 @@ def live_container(tmp_path: Path, embedders: EmbedderRegistry) -> Iterator[Cont
         data_dir=tmp_path / "data",
         database_url=f"sqlite:///{tmp_path / 'state.sqlite3'}",
         log_json=False,
+        # A Cohere key, so the control center offers the Cohere models whose region rules the
+        # browser tests walk (no browser test embeds with them: nothing reaches Cohere).
+        cohere={"api_key": "browser-tests-offer-cohere-models"},
     )
     built = Container.build(settings, dispatcher=RecordingDispatcher(), embedders=embedders)
     upgrade(built.engine)

@@ -83,6 +83,8 @@ def test_upload_real_pdfs_with_a_password_and_find_them_by_metadata(
     hits = page.get_by_role("list", name="Search results")
     expect(hits).to_contain_text("Category: Guide")
     expect(hits.locator(".hit-head").first).to_contain_text(re.compile(r"manuals · page [1-4]"))
+    # Each hit names its source file, so a reader can tell where it came from.
+    expect(hits.locator(".hit-source").first).to_contain_text(re.compile(r"\.pdf$"))
     expect(hits).to_contain_text("selected font")
     page.screenshot(path=str(screenshots / "03-search.png"), full_page=True)
 

@@ -134,7 +134,10 @@ def test_an_admin_provisions_fills_shares_and_deprovisions_a_knowledge_base(
     embeddings_id = _resource_id(live_container, "Vectors")
 
     # --- a key for the KB: the secret once, and it works ----------------------------------------
-    overview.get_by_role("link", name="Support tickets").click()
+    # The control center opens a resource in a new tab, as the product documents say.
+    with page.context.expect_page() as opened:
+        overview.get_by_role("link", name="Support tickets").click()
+    page = opened.value
     expect(page).to_have_url(f"{base}/portal/resources/{kb_id}/content")
     page.get_by_role("navigation", name="Resource sections").get_by_role("link", name="Keys").click()
     page.get_by_label("Description").fill("Support chatbot")

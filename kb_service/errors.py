@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
+from kb_service.vectorstores.base import TransientVectorStoreError, VectorStoreError
+from schemas._base import ErrorResponse
+
 
 class KBError(Exception):
     status_code: ClassVar[int] = 500
@@ -97,8 +100,6 @@ class UpstreamRejected(KBError):
 def documented(*kinds: type[KBError]) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: the errors it may return, plus 401 (every route needs a key) and 422
     (request validation), all with the one error body, so the OpenAPI document is honest."""
-    from schemas._base import ErrorResponse
-
     responses: dict[int | str, dict[str, Any]] = {}
     all_kinds: tuple[type[KBError], ...] = (Unauthorized, InvalidInput, *kinds)
     for kind in all_kinds:
@@ -114,8 +115,6 @@ def documented(*kinds: type[KBError]) -> dict[int | str, dict[str, Any]]:
 def translate_store_errors() -> Iterator[None]:
     """A vector-store failure as the client should see it: a transient one (overloaded, unreachable)
     is a JSON 503 it may retry, any other a JSON 502 — never a bare 500."""
-    from kb_service.vectorstores.base import TransientVectorStoreError, VectorStoreError
-
     try:
         yield
     except TransientVectorStoreError as exc:

@@ -155,7 +155,7 @@ class Services:
 
     @cached_property
     def metering(self) -> MeteringService:
-        return MeteringService(self.usage_repository, self.resource_repository, self.clock)
+        return MeteringService(self.usage_repository, self.clock)
 
     @cached_property
     def gateway(self) -> GatewayService:

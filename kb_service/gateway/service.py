@@ -299,6 +299,10 @@ class GatewayService:
         resource = self._resource(principal)
         if resource.type != ResourceType.TEXT_GENERATION:
             raise NotFound("Usage is reported with the key of a text-generation resource.")
+        if model_id not in self._resources.models_of(resource.id):
+            raise InvalidInput(
+                f"Model {model_id!r} is not enabled on this resource.", details={"field": "model_id"}
+            )
         self._capacity.check_capacity(resource)
         units = self._metering.record_text_call(resource.id, model_id, input_tokens, output_tokens)
         usage = self._capacity.usage(resource)

@@ -12,19 +12,15 @@ import structlog
 from kb_service.catalog import get_model
 from kb_service.clock import Clock
 from kb_service.embedders.base import Embeddings
-from kb_service.errors import InvalidInput, NotFound
 from kb_service.metering.models import UsageEvent
 from kb_service.metering.repository import UsageRepository
-from kb_service.resources.models import ResourceType
-from kb_service.resources.repository import ResourceRepository
 
 log = structlog.get_logger(__name__)
 
 
 class MeteringService:
-    def __init__(self, usage: UsageRepository, resources: ResourceRepository, clock: Clock) -> None:
+    def __init__(self, usage: UsageRepository, clock: Clock) -> None:
         self._usage = usage
-        self._resources = resources
         self._clock = clock
 
     def record_embeddings(
@@ -86,17 +82,11 @@ class MeteringService:
     def record_text_call(
         self, resource_id: str, model_id: str, input_tokens: int, output_tokens: int
     ) -> float:
-        """One text-generation call's tokens at the model's in/out rates; the GU it cost."""
-        resource = self._resources.get(resource_id)
-        if resource is None or resource.type != ResourceType.TEXT_GENERATION:
-            raise NotFound("Usage is reported with the key of a text-generation resource.")
-        if model_id not in self._resources.models_of(resource.id):
-            raise InvalidInput(
-                f"Model {model_id!r} is not enabled on this resource.", details={"field": "model_id"}
-            )
+        """One text-generation call's tokens at the model's in/out rates; the GU it cost. The caller
+        (the gateway) has resolved the resource and checked that the model is enabled on it."""
         units = get_model(model_id).genai_units(input_tokens, output_tokens)
         self._record(
-            resource.id,
+            resource_id,
             model_id,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
@@ -105,7 +95,7 @@ class MeteringService:
             source="gateway",
             reference_id=None,
         )
-        log.info("metering.text_call", resource_id=resource.id, genai_units=round(units, 4))
+        log.info("metering.text_call", resource_id=resource_id, genai_units=round(units, 4))
         return units
 
     def _record(

@@ -41,23 +41,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
 
+# The vector store's metadata-edit script: the fake recognises it and applies its params in
+# `_edit_metadata` (test_opensearch_bodies pins its text independently).
+from kb_service.vectorstores._opensearch_query import UPDATE_METADATA_SCRIPT
+
 RESULT_WINDOW = 10_000
 EXACT_SCRIPT = "1.0 + cosineSimilarity(params.query_value, doc[params.field])"
-# The metadata-edit script of the vector store; the fake applies its params in `_edit_metadata`.
-UPDATE_METADATA_SCRIPT = (
-    "def s = ctx._source;"
-    " if (params.replace || s.metadata == null) { s.metadata = new HashMap(); }"
-    " for (def p : ['meta_kw', 'meta_num', 'meta_date']) {"
-    " if (params.replace || s[p] == null) { s[p] = new HashMap(); } }"
-    " for (def r : params.remove) { s.metadata.remove(r.key); s.meta_kw.remove(r.field);"
-    " s.meta_num.remove(r.field); s.meta_date.remove(r.field); }"
-    " for (def e : params.set) { s.metadata[e.key] = e.value; s.meta_kw[e.field] = e.value;"
-    " if (e.number != null) { s.meta_num[e.field] = e.number; }"
-    " else { s.meta_num.remove(e.field); }"
-    " if (e.date != null) { s.meta_date[e.field] = e.date; }"
-    " else { s.meta_date.remove(e.field); } }"
-    " for (def p : ['meta_kw', 'meta_num', 'meta_date']) { if (s[p].isEmpty()) { s.remove(p); } }"
-)
 _KNOWN_SETTINGS = {
     "index.knn",
     "index.knn.algo_param.ef_search",

@@ -3,6 +3,7 @@ from Settings by the API's lifespan, the workers' process init and the CLI."""
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -72,7 +73,7 @@ class Container:
         text_http_client: httpx2.Client | None = None,
         text_provider: TextProvider | None = None,
     ) -> Container:
-        settings.ensure_dirs()
+        make_data_dir_private(settings)
         engine = make_engine(settings.resolved_database_url)
         if dispatcher is None:
             dispatcher = CeleryDispatcher(make_celery(settings), queue_name(settings))
@@ -90,3 +91,29 @@ class Container:
     def close(self) -> None:
         self.store.close()
         self.engine.dispose()
+
+
+# What this process creates is readable by its user only: files 0600, directories 0700.
+PRIVATE_UMASK = 0o077
+_DATA_DIRS = ("blobs", "vectors", "models")
+_DATA_FILES = ("state.sqlite3", "broker.sqlite3", "portal_secret", "celerybeat-schedule")
+
+
+def make_data_dir_private(settings: Settings) -> None:
+    """The data folder holds uploaded files, chunk text, key hashes and the portal's signing key.
+    Every process of the service (API, workers, CLI) sets a private umask when it builds its
+    container, so the SQLite databases and their WAL/SHM files, the vector files, the broker
+    database and the model cache are created 0600 / 0700; what an older version created with
+    looser modes is tightened here (the folder itself, its known sub-folders and files)."""
+    os.umask(PRIVATE_UMASK)
+    settings.ensure_dirs()
+    root = settings.resolved_data_dir
+    root.chmod(0o700)
+    for name in _DATA_DIRS:
+        if (root / name).is_dir():
+            (root / name).chmod(0o700)
+    for name in _DATA_FILES:
+        for suffix in ("", "-wal", "-shm"):
+            path = root / f"{name}{suffix}"
+            if path.is_file():
+                path.chmod(0o600)

@@ -79,7 +79,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Deleted content (uploaded files, pushed chunk text) is overwritten with zeros in the database
+    # pages, not left in free pages; the WAL holds it until the next `checkpoint` truncates it.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy a SQLite WAL into the database file and truncate it to zero bytes, so deleted content
+    does not linger in the log (run by every sweep); nothing to do on PostgreSQL. A checkpoint that
+    readers keep from completing is simply retried by the next sweep."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

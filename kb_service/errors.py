@@ -63,6 +63,14 @@ class Conflict(KBError):
     code = "conflict"
 
 
+class Gone(KBError):
+    """The resource existed but has been deprovisioned: it takes no more calls (not a 404, which
+    would suggest a wrong id)."""
+
+    status_code = 410
+    code = "gone"
+
+
 class PayloadTooLarge(KBError):
     status_code = 413
     code = "payload_too_large"

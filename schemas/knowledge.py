@@ -87,15 +87,15 @@ class MetadataPatch(Schema):
     remove: list[str] = Field(default_factory=list, description="Keys to drop (absent keys are fine).")
 
 
-JobMode = Literal["insert", "repopulate", "replace", "metadata"]
+JobMode = Literal["insert", "repopulate", "replace", "metadata", "delete"]
 
 
 class ChunkJobOut(Schema):
     id: str
     collection: str
     mode: JobMode = Field(
-        description="`metadata` jobs apply a metadata edit in place; their `chunk_count` is how many "
-        "chunks the edit matched, known once indexed."
+        description="`metadata` jobs apply a metadata edit in place, `delete` jobs remove app objects' "
+        "chunks; their `chunk_count` is how many chunks they matched, known once indexed."
     )
     status: WorkStatusName
     error: str | None
@@ -116,10 +116,6 @@ class ChunkOut(Schema):
     human_readable_id: str | None
     mx_object_id: str | None
     mx_entity: str | None
-
-
-class ChunksDeleted(Schema):
-    deleted: int
 
 
 class DocumentMetadataUpdated(Schema):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, status
 
 from kb_service.auth.deps import KnowledgeBaseDep, PrincipalDep
 from kb_service.deps import ServicesDep
-from kb_service.errors import NotFound, documented
+from kb_service.errors import Gone, NotFound, documented
 from kb_service.evaluation.presenters import evaluation_out, evaluation_summary_out
 from kb_service.evaluation.service import EvaluationService
 from schemas._base import Offset, Page
@@ -24,7 +24,7 @@ def get_evaluation(kb: KnowledgeBaseDep, principal: PrincipalDep, services: Serv
 EvaluationServiceDep = Annotated[EvaluationService, Depends(get_evaluation)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=documented(NotFound))
+@router.post("", status_code=status.HTTP_201_CREATED, responses=documented(Gone, NotFound))
 def run_evaluation(service: EvaluationServiceDep, body: EvaluationCreate) -> EvaluationOut:
     """Search every question in every mode (k results each, as the search API answers), score the
     answers (nDCG, recall, MRR, hit rate at k) and store the run. A run whose searches failed
@@ -32,7 +32,7 @@ def run_evaluation(service: EvaluationServiceDep, body: EvaluationCreate) -> Eva
     return evaluation_out(service.run(body))
 
 
-@router.get("", responses=documented(NotFound))
+@router.get("", responses=documented(Gone, NotFound))
 def list_evaluations(
     service: EvaluationServiceDep,
     offset: Offset = 0,
@@ -43,6 +43,6 @@ def list_evaluations(
     return Page(items=[evaluation_summary_out(e) for e in items], total=total, offset=offset, limit=limit)
 
 
-@router.get("/{evaluation_id}", responses=documented(NotFound))
+@router.get("/{evaluation_id}", responses=documented(Gone, NotFound))
 def get_evaluation_run(service: EvaluationServiceDep, evaluation_id: str) -> EvaluationOut:
     return evaluation_out(service.get(evaluation_id))

@@ -20,13 +20,13 @@ from typing import Literal
 
 import charset_normalizer
 import structlog
-from pypdf import PasswordType, PdfReader
-from pypdf.errors import EmptyFileError, PyPdfError
+from pypdf import PasswordType, PdfReader, get_configuration
+from pypdf.errors import EmptyFileError, LimitReachedError, PyPdfError
 
 log = structlog.get_logger(__name__)
 
 DocumentKind = Literal["pdf", "txt"]
-ParseErrorCode = Literal["encrypted", "wrong_password", "no_text", "corrupt", "encoding"]
+ParseErrorCode = Literal["encrypted", "wrong_password", "no_text", "corrupt", "encoding", "too_large"]
 
 # Acrobat accepts the header anywhere in the first 1024 bytes (some generators prepend junk).
 _PDF_MAGIC = b"%PDF-"
@@ -158,6 +158,8 @@ def _parse_pdf(data: bytes, password: str | None) -> ParsedDocument:
         raise
     except MemoryError:
         raise
+    except LimitReachedError as exc:
+        raise _expansion_error(exc) from exc
     except Exception as exc:  # pypdf raises many unrelated types on damaged files
         log.info("ingestion.pdf.unreadable", error=type(exc).__name__)
         raise ParseError("corrupt", f"The PDF could not be read: {_short_reason(exc)}.") from exc
@@ -188,12 +190,33 @@ def _unlock(reader: PdfReader, password: str | None) -> None:
         raise ParseError("wrong_password", "The password does not open this PDF.")
 
 
+def _expansion_error(exc: LimitReachedError) -> ParseError:
+    """A compressed stream that would expand beyond pypdf's output limit (a "decompression bomb"), or
+    another of its resource limits, as the reason the uploader sees."""
+    message = str(exc)
+    if message.startswith("Limit reached while decompressing") or message.startswith(
+        "Stream decoding exceeded"
+    ):
+        limit_mb = get_configuration().zlib_maximum_output_length // 1_000_000
+        return ParseError(
+            "too_large",
+            f"The PDF expands beyond the {limit_mb} MB limit when decompressed; it cannot be indexed.",
+        )
+    return ParseError("corrupt", f"The PDF could not be read: {_short_reason(exc)}.")
+
+
 def _extract_page(reader: PdfReader, index: int) -> str:
     # One bad page (broken content stream, unsupported font) must not cost the rest of the document.
     try:
-        return reader.pages[index].extract_text()
+        page = reader.pages[index]
+        # Decoded first: pypdf's text extraction swallows its own decompression limit and returns ""
+        # for such a page, which would pass a decompression bomb off as a scan without text.
+        page.get_contents()
+        return page.extract_text()
     except MemoryError:
         raise
+    except LimitReachedError as exc:
+        raise _expansion_error(exc) from exc
     except Exception as exc:
         log.warning("ingestion.pdf.page_unreadable", page=index + 1, error=type(exc).__name__)
         return ""

@@ -14,6 +14,7 @@ from kb_service.knowledge.models import Document
 from kb_service.vectorstores.base import And, Chunk, Eq, Filter, In, Or, all_of
 
 METADATA_MODE = "metadata"
+DELETE_MODE = "delete"
 
 _CHUNK_NAMESPACE = uuid.UUID("0b9f4f7e-3c41-4a55-9d0e-6a1f2b1c7d10")
 
@@ -87,6 +88,32 @@ def job_replaces(mode: str, collection: str, records: Sequence[Chunk]) -> Filter
                 per_object.append(condition)
             return And((Eq("collection", collection), Or(tuple(per_object))))
     raise ValueError(f"unknown chunk-job mode {mode!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkDeletion:
+    """The payload of a `delete` chunk job: app objects whose chunks of the job's collection go (of
+    one entity, if given). Queued like every change, so a delete accepted after an insert of the same
+    objects removes what that insert wrote."""
+
+    object_ids: tuple[str, ...]
+    entity: str | None = None
+
+    def target(self, collection: str) -> Filter:
+        where = all_of(
+            Eq("collection", collection),
+            In("mx_object_id", self.object_ids),
+            Eq("mx_entity", self.entity) if self.entity else None,
+        )
+        assert where is not None
+        return where
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"mx_object_ids": list(self.object_ids), "mx_entity": self.entity}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> ChunkDeletion:
+        return cls(tuple(payload.get("mx_object_ids") or ()), payload.get("mx_entity"))
 
 
 @dataclass(frozen=True, slots=True)

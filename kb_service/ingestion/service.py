@@ -29,17 +29,20 @@ from kb_service.ingestion.chunking import chunk_pages
 from kb_service.ingestion.lease import Heartbeat
 from kb_service.ingestion.parsing import ParseError, parse_document
 from kb_service.ingestion.records import (
+    DELETE_MODE,
+    ChunkDeletion,
     DocumentSnapshot,
     MetadataEdit,
     file_chunk,
     job_replaces,
     pushed_chunk,
 )
-from kb_service.knowledge.models import ChunkJob, Document, WorkStatus
+from kb_service.knowledge.models import ChunkJob, Document, EmbeddedBatch, WorkStatus
 from kb_service.knowledge.repository import Leased, WorkRepository
 from kb_service.metering.service import MeteringService
 from kb_service.queue.broker import PROCESS_CHUNK_JOB, PROCESS_DOCUMENT
 from kb_service.queue.outbox import Outbox
+from kb_service.resources.lifecycle import deprovisioned_on, gone_message
 from kb_service.resources.repository import ResourceRepository
 from kb_service.vectorstores.base import (
     ChunkWrite,
@@ -51,6 +54,9 @@ from kb_service.vectorstores.base import (
 )
 
 log = structlog.get_logger(__name__)
+
+# Orphaned work a worker takes over before its own message (bounded: its message must run too).
+_MAX_ORPHANS_PER_TASK = 5
 
 
 class PipelineUnit(Protocol):
@@ -93,8 +99,10 @@ class IngestionService:
         clock: Clock,
         *,
         worker_id: str,
+        checkpoint: Callable[[], None] | None = None,
     ) -> None:
         self._units = units
+        self._checkpoint = checkpoint
         self._store = store
         self._embedders = embedders
         self._settings = settings
@@ -105,6 +113,34 @@ class IngestionService:
     # --- documents ----------------------------------------------------------------------------
 
     def process_document(self, document_id: str) -> None:
+        self._resume_orphans()
+        self._process_document(document_id)
+
+    def _resume_orphans(self) -> None:
+        """Before its next message, a worker takes over work whose holder died mid-way (its lease
+        expired): so that work resumes within one lease period, from the batches already embedded,
+        instead of waiting behind the whole queue for the sweep's re-sent message."""
+        for _ in range(_MAX_ORPHANS_PER_TASK):
+            with self._units() as unit:
+                now = self._now()
+                model: type[Document] | type[ChunkJob] = Document
+                found = unit.work.orphaned(Document, now)
+                if found is None:
+                    model, found = ChunkJob, unit.work.orphaned(ChunkJob, now)
+            if found is None:
+                return
+            work_id = found
+            log.info("ingestion.orphan.resumed", kind=model.__tablename__, work_id=work_id)
+            try:
+                if model is Document:
+                    self._process_document(work_id)
+                else:
+                    self._process_chunk_job(work_id)
+            except (TransientEmbedderError, TransientVectorStoreError):
+                # Released: the sweep sends it again; this worker goes on with its own message.
+                log.info("ingestion.orphan.deferred", kind=model.__tablename__, work_id=work_id)
+
+    def _process_document(self, document_id: str) -> None:
         with self._units() as unit:
             work = unit.work
             if not work.claim(Document, document_id, self._worker_id, self._now(), self._lease):
@@ -112,9 +148,13 @@ class IngestionService:
                 return
             document = work.document(document_id)
             assert document is not None
+            refusal = self._refusal(unit, document.kb_id)
             target = self._target(unit, document.kb_id)
             blob = work.blob(document_id)
             snapshot = DocumentSnapshot.of(document)
+        if refusal is not None:
+            self._fail(Document, document_id, refusal)
+            return
         if blob is None:
             self._fail(Document, document_id, "The uploaded file is no longer available; upload it again.")
             return
@@ -130,6 +170,14 @@ class IngestionService:
         chunks = chunk_pages(parsed.pages, count_tokens=embedder.count_tokens, max_tokens=embedder.max_tokens)
         if not chunks:
             raise ParseError("no_text", "The file contains no extractable text.")
+        cap = self._settings.max_chunks_per_document
+        if len(chunks) > cap:
+            # Before any embedding: nothing is metered for a document that cannot be indexed.
+            raise ParseError(
+                "too_large",
+                f"The file makes {len(chunks):,} chunks, more than the {cap:,} a document may have "
+                "(KB_MAX_CHUNKS_PER_DOCUMENT); split it into smaller files.",
+            )
         self._renew(
             Document,
             doc.id,
@@ -137,7 +185,6 @@ class IngestionService:
             page_count=parsed.page_count if doc.kind == "pdf" else None,
             chunk_count=len(chunks),
             parsed_at=self._now(),
-            password=None,
             error=None,
         )
         log.info("ingestion.document.parsed", document_id=doc.id, chunks=len(chunks), pages=parsed.page_count)
@@ -170,6 +217,10 @@ class IngestionService:
     def process_chunk_job(self, job_id: str) -> None:
         """A job that cannot be claimed is held by another worker or waits for an earlier job of
         its collection; that job's end (or the sweep) sends it again."""
+        self._resume_orphans()
+        self._process_chunk_job(job_id)
+
+    def _process_chunk_job(self, job_id: str) -> None:
         with self._units() as unit:
             work = unit.work
             job = work.job(job_id)
@@ -177,11 +228,18 @@ class IngestionService:
                 return
             if not work.claim(ChunkJob, job_id, self._worker_id, self._now(), self._lease):
                 return
+            refusal = self._refusal(unit, job.kb_id)
             target = self._target(unit, job.kb_id)
             collection_id, collection = job.collection_id, job.collection.name
             mode, payload = job.mode, job.payload
+        if refusal is not None:
+            self._fail(ChunkJob, job_id, refusal)
+            self._send_next_job(collection_id)
+            return
         with self._outcome(ChunkJob, job_id):
-            if isinstance(payload, dict):
+            if mode == DELETE_MODE and isinstance(payload, dict):
+                self._run_delete_job(job_id, collection, ChunkDeletion.from_payload(payload), target)
+            elif isinstance(payload, dict):
                 self._run_metadata_job(job_id, collection, MetadataEdit.from_payload(payload), target)
             else:
                 self._run_chunk_job(job_id, mode, collection, list(payload or []), target)
@@ -210,6 +268,13 @@ class IngestionService:
         self._finish_indexed(ChunkJob, job_id, target.kb_id, chunk_count=matched)
         log.info("ingestion.metadata_job.indexed", job_id=job_id, chunks=matched)
 
+    def _run_delete_job(self, job_id: str, collection: str, deletion: ChunkDeletion, target: _Target) -> None:
+        """App objects' chunks removed, in the collection's job order: no embedder, nothing metered."""
+        self._renew(ChunkJob, job_id, status=WorkStatus.INDEXING, error=None)
+        deleted = self._store.delete(target.kb_id, deletion.target(collection))
+        self._finish_indexed(ChunkJob, job_id, target.kb_id, chunk_count=deleted)
+        log.info("ingestion.delete_job.indexed", job_id=job_id, chunks=deleted)
+
     def _send_next_job(self, collection_id: str) -> None:
         with self._units() as unit:
             next_job = unit.work.next_queued_job(collection_id)
@@ -228,6 +293,7 @@ class IngestionService:
                 yield
         except LeaseLost:
             log.info("ingestion.lease_lost", kind=model.__tablename__, work_id=work_id)
+            self._forget_batches_if_gone(model, work_id)
         except CapacityExhausted as exc:
             # Paused, nothing lost: the work keeps its bytes, shows `paused` and why in `error`, and
             # the sweep re-sends it until a refill or a capacity increase lets it through.
@@ -253,15 +319,33 @@ class IngestionService:
         source: str,
     ) -> np.ndarray:
         batch = self._settings.worker.embed_batch_size
+        with self._units() as unit:
+            # Resuming (after a pause, a crash or a transient failure): the batches already embedded
+            # are reused, never embedded — nor metered — again.
+            done = {
+                start: (kept.count, kept.input_tokens, kept.vectors)
+                for start, kept in unit.work.embedded_batches(work_id).items()
+            }
         parts: list[np.ndarray] = []
         tokens = 0
+        reused = 0
         for start in range(0, len(texts), batch):
+            size = len(texts[start : start + batch])
+            kept = done.get(start)
+            if kept is not None and kept[0] == size:
+                vectors = np.frombuffer(kept[2], dtype=np.float32).reshape(size, embedder.dimension)
+                parts.append(vectors)
+                tokens += kept[1]
+                reused += size
+                continue
             self._check_capacity(target)
             embeddings = embedder.embed(texts[start : start + batch], "search_document")
             tokens += embeddings.input_tokens
-            parts.append(embeddings.vectors)
+            vectors = np.ascontiguousarray(embeddings.vectors, dtype=np.float32)
+            parts.append(vectors)
             with self._units() as unit:
-                # A billed call is recorded even if the lease turns out to be lost.
+                # A billed call is recorded even if the lease turns out to be lost; its vectors are
+                # kept in the same transaction, so a resumed run reuses exactly what was billed.
                 unit.metering.record_embeddings(
                     embeddings_resource_id=target.embeddings_resource_id,
                     model_id=target.model_id,
@@ -269,10 +353,25 @@ class IngestionService:
                     source=source,
                     reference_id=work_id,
                 )
+                unit.work.keep_embedded_batch(
+                    EmbeddedBatch(
+                        source_id=work_id,
+                        start=start,
+                        count=size,
+                        input_tokens=embeddings.input_tokens,
+                        vectors=vectors.tobytes(),
+                    )
+                )
             extra: dict[str, object] = {"input_tokens": tokens}
             if model is Document:
-                extra["chunks_embedded"] = start + len(embeddings.vectors)
+                extra["chunks_embedded"] = start + size
             self._renew(model, work_id, **extra)
+        if reused:
+            resumed: dict[str, object] = {"input_tokens": tokens}
+            if model is Document:
+                resumed["chunks_embedded"] = len(texts)
+            self._renew(model, work_id, **resumed)
+            log.info("ingestion.resumed", kind=model.__tablename__, work_id=work_id, chunks_reused=reused)
         if not parts:
             return np.zeros((0, embedder.dimension), dtype=np.float32)
         return np.concatenate(parts)
@@ -287,6 +386,8 @@ class IngestionService:
         written_metadata: dict[str, str] | None = None,
         **values: object,
     ) -> None:
+        if model is Document:
+            values["password"] = None  # kept until now: a resumed run parses the file again
         with self._units() as unit:
             work = unit.work
             finished = work.finish(
@@ -298,6 +399,13 @@ class IngestionService:
                 error=None,
                 **values,
             )
+            gone = (
+                not finished and (work.document(work_id) if model is Document else work.job(work_id)) is None
+            )
+            if finished or gone:
+                # Indexed, or deleted meanwhile: the kept batches are of no more use (a takeover by
+                # another worker keeps them, for it to resume from).
+                work.drop_embedded_batches(work_id)
             if finished and model is Document:
                 work.drop_blob(work_id)
                 work.delete_documents(replaced or [])
@@ -318,6 +426,13 @@ class IngestionService:
             return
         self._store.update_metadata(kb_id, Eq("source_id", document_id), {}, (), document.doc_metadata)
         log.info("ingestion.document.metadata_caught_up", document_id=document_id)
+
+    def _forget_batches_if_gone(self, model: type[Leased], work_id: str) -> None:
+        """Kept batches of work deleted meanwhile go too (a takeover keeps them for the new holder)."""
+        with self._units() as unit:
+            work = unit.work
+            if (work.document(work_id) if model is Document else work.job(work_id)) is None:
+                work.drop_embedded_batches(work_id)
 
     def _check_capacity(self, target: _Target) -> None:
         with self._units() as unit:
@@ -351,6 +466,8 @@ class IngestionService:
             failed = work.finish(
                 model, work_id, owner, self._now(), status=WorkStatus.FAILED, error=reason, **extra
             )
+            if failed:
+                work.drop_embedded_batches(work_id)
             if failed and model is Document:
                 work.drop_blob(work_id)
         log.info("ingestion.failed", kind=model.__tablename__, work_id=work_id, reason=reason)
@@ -371,9 +488,22 @@ class IngestionService:
                 unit.outbox.send(PROCESS_CHUNK_JOB, job_id)
         if documents or jobs:
             log.info("ingestion.sweep.resent", documents=len(documents), jobs=len(jobs))
+        if self._checkpoint is not None:
+            # Deleted content leaves the state database's write-ahead log within one sweep.
+            try:
+                self._checkpoint()
+            except Exception:
+                log.warning("ingestion.sweep.checkpoint_failed", exc_info=True)
         return len(documents) + len(jobs)
 
     # --- plumbing -----------------------------------------------------------------------------
+
+    def _refusal(self, unit: PipelineUnit, kb_id: str) -> str | None:
+        """Why queued work of this KB must fail unprocessed (its deprovisioning took effect: nothing
+        is embedded or metered for it), or None."""
+        kb = unit.resource_repository.get(kb_id)
+        on = deprovisioned_on(kb, self._now().date()) if kb is not None else None
+        return gone_message(kb_id, on) if on is not None else None
 
     @staticmethod
     def _target(unit: PipelineUnit, kb_id: str) -> _Target:

@@ -94,7 +94,8 @@ class Document(_Leased, Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     doc_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
-    # The password of an encrypted PDF is kept only until parsing, then cleared.
+    # The password of an encrypted PDF is kept only until the document is indexed or failed (a
+    # paused document is parsed again when it resumes), then cleared.
     password: Mapped[str | None] = mapped_column(String(500))
     page_count: Mapped[int | None] = mapped_column(Integer)
     chunks_embedded: Mapped[int] = mapped_column(Integer, default=0)
@@ -128,3 +129,22 @@ class ChunkJob(_Leased, Base):
     payload: Mapped[list[dict[str, Any]] | dict[str, Any] | None] = mapped_column(JSON)
 
     collection: Mapped[Collection] = relationship(lazy="joined")
+
+
+class EmbeddedBatch(Base):
+    """One embedding batch of a document or chunk job not yet indexed: its vectors, kept so that
+    work paused (or taken over) part-way resumes from the batches already embedded — nothing is
+    embedded or metered twice. Written in the unit of work that meters the batch; removed when the
+    work reaches a final status."""
+
+    __tablename__ = "embedded_batches"
+
+    # A document's or a chunk job's id (the chunks' source id).
+    source_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Position of the batch's first chunk.
+    start: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    # float32, row-major: count × dimension.
+    vectors: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,6 +20,7 @@ from kb_service.knowledge.models import (
     Collection,
     Document,
     DocumentBlob,
+    EmbeddedBatch,
     WorkStatus,
 )
 
@@ -66,6 +67,12 @@ class KnowledgeRepository:
         return [(c, int(n)) for c, n in self._session.execute(query)]
 
     def delete_collection(self, collection: Collection) -> None:
+        sources = (
+            select(Document.id)
+            .where(Document.collection_id == collection.id)
+            .union_all(select(ChunkJob.id).where(ChunkJob.collection_id == collection.id))
+        )
+        self._session.execute(delete(EmbeddedBatch).where(EmbeddedBatch.source_id.in_(sources)))
         self._session.delete(collection)
         self._session.flush()
 
@@ -123,6 +130,7 @@ class KnowledgeRepository:
         return document
 
     def delete_document(self, document: Document) -> None:
+        self._session.execute(delete(EmbeddedBatch).where(EmbeddedBatch.source_id == document.id))
         self._session.delete(document)
         self._session.flush()
 
@@ -241,6 +249,17 @@ class WorkRepository:
     def drop_blob(self, document_id: str) -> None:
         self._session.execute(delete(DocumentBlob).where(DocumentBlob.document_id == document_id))
 
+    def embedded_batches(self, source_id: str) -> dict[int, EmbeddedBatch]:
+        """The batches of this work embedded so far (by the position of their first chunk)."""
+        query = select(EmbeddedBatch).where(EmbeddedBatch.source_id == source_id)
+        return {batch.start: batch for batch in self._session.scalars(query)}
+
+    def keep_embedded_batch(self, batch: EmbeddedBatch) -> None:
+        self._session.merge(batch)
+
+    def drop_embedded_batches(self, source_id: str) -> None:
+        self._session.execute(delete(EmbeddedBatch).where(EmbeddedBatch.source_id == source_id))
+
     def indexed_predecessors(self, document: Document) -> list[Document]:
         """Indexed uploads of the same file name into the same collection that `document` replaces."""
         query = select(Document).where(
@@ -261,6 +280,20 @@ class WorkRepository:
             select(ChunkJob.id)
             .where(ChunkJob.collection_id == collection_id, ChunkJob.status == WorkStatus.QUEUED)
             .order_by(ChunkJob.created_at)
+            .limit(1)
+        )
+        return self._session.scalar(query)
+
+    def orphaned(self, model: type[Leased], now: datetime) -> str | None:
+        """Work a worker held in progress until its lease expired (the worker died): the oldest."""
+        query = (
+            select(model.id)
+            .where(
+                model.status.in_(WorkStatus.in_progress()),
+                model.lease_owner.is_not(None),
+                model.lease_expires_at < now,
+            )
+            .order_by(model.lease_expires_at)
             .limit(1)
         )
         return self._session.scalar(query)

@@ -10,6 +10,7 @@ from kb_service.auth.deps import KnowledgeBaseDep, PrincipalDep
 from kb_service.deps import ServicesDep, SingleFormPartsDep
 from kb_service.errors import (
     Conflict,
+    Gone,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -24,7 +25,6 @@ from schemas.knowledge import (
     ChunkJobCreate,
     ChunkJobOut,
     ChunkOut,
-    ChunksDeleted,
     CollectionOut,
     DocumentAccepted,
     DocumentMetadataUpdated,
@@ -47,7 +47,7 @@ KnowledgeServiceDep = Annotated[KnowledgeService, Depends(get_knowledge)]
 @router.post(
     "/documents",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=documented(InvalidInput, PayloadTooLarge, UnsupportedMediaType, NotFound)
+    responses=documented(Gone, InvalidInput, PayloadTooLarge, UnsupportedMediaType, NotFound)
     | {200: {"model": DocumentAccepted, "description": "Identical file already present; nothing queued."}},
 )
 def upload_document(
@@ -76,7 +76,7 @@ def upload_document(
     )
 
 
-@router.get("/documents", responses=documented(InvalidInput, NotFound))
+@router.get("/documents", responses=documented(Gone, InvalidInput, NotFound))
 def list_documents(
     service: KnowledgeServiceDep,
     collection: str | None = None,
@@ -88,7 +88,7 @@ def list_documents(
     return Page(items=[document_out(d) for d in items], total=total, offset=offset, limit=limit)
 
 
-@router.get("/documents/{document_id}", responses=documented(NotFound))
+@router.get("/documents/{document_id}", responses=documented(Gone, NotFound))
 def get_document(service: KnowledgeServiceDep, document_id: str) -> DocumentOut:
     return document_out(service.document(document_id))
 
@@ -96,7 +96,7 @@ def get_document(service: KnowledgeServiceDep, document_id: str) -> DocumentOut:
 @router.patch(
     "/documents/{document_id}",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=documented(InvalidInput, NotFound),
+    responses=documented(Gone, InvalidInput, NotFound),
 )
 def update_document_metadata(
     service: KnowledgeServiceDep, document_id: str, body: MetadataPatch
@@ -108,20 +108,22 @@ def update_document_metadata(
 
 
 @router.delete(
-    "/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(NotFound)
+    "/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(Gone, NotFound)
 )
 def delete_document(service: KnowledgeServiceDep, document_id: str) -> None:
     """Delete the document and every one of its chunks."""
     service.delete_document(document_id)
 
 
-@router.get("/collections", responses=documented(NotFound))
+@router.get("/collections", responses=documented(Gone, NotFound))
 def list_collections(service: KnowledgeServiceDep) -> list[CollectionOut]:
     return [collection_out(summary) for summary in service.collections()]
 
 
 @router.delete(
-    "/collections/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(NotFound, Conflict)
+    "/collections/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=documented(Gone, NotFound, Conflict),
 )
 def delete_collection(service: KnowledgeServiceDep, name: str) -> None:
     """Delete the collection with all its documents and chunks."""
@@ -131,33 +133,38 @@ def delete_collection(service: KnowledgeServiceDep, name: str) -> None:
 @router.post(
     "/collections/{name}/chunks",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=documented(InvalidInput, PayloadTooLarge, NotFound),
+    responses=documented(Gone, InvalidInput, PayloadTooLarge, NotFound),
 )
 def push_chunks(service: KnowledgeServiceDep, name: str, body: ChunkJobCreate) -> ChunkJobOut:
     """Embed and insert / repopulate / replace chunks; returns the job that does it."""
     return job_out(service.push_chunks(name, body))
 
 
-@router.get("/jobs/{job_id}", responses=documented(NotFound))
+@router.get("/jobs/{job_id}", responses=documented(Gone, NotFound))
 def get_job(service: KnowledgeServiceDep, job_id: str) -> ChunkJobOut:
     return job_out(service.job(job_id))
 
 
-@router.delete("/collections/{name}/chunks", responses=documented(InvalidInput, NotFound))
+@router.delete(
+    "/collections/{name}/chunks",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=documented(Gone, InvalidInput, NotFound),
+)
 def delete_object_chunks(
     service: KnowledgeServiceDep,
     name: str,
     mx_object_id: Annotated[list[str], Query(description="One or more app object ids.")],
     mx_entity: str | None = None,
-) -> ChunksDeleted:
-    """Delete the chunks of one or more app objects."""
-    return ChunksDeleted(deleted=service.delete_object_chunks(name, mx_object_id, mx_entity))
+) -> ChunkJobOut:
+    """Delete the chunks of one or more app objects, as a job applied after the collection's earlier
+    jobs; its `chunk_count` is how many chunks it removed, once indexed."""
+    return job_out(service.delete_object_chunks(name, mx_object_id, mx_entity))
 
 
 @router.patch(
     "/collections/{name}/chunks",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=documented(InvalidInput, NotFound),
+    responses=documented(Gone, InvalidInput, NotFound),
 )
 def update_object_metadata(
     service: KnowledgeServiceDep,
@@ -171,7 +178,7 @@ def update_object_metadata(
     return job_out(service.update_object_metadata(name, mx_object_id, mx_entity, body))
 
 
-@router.get("/collections/{name}/chunks", responses=documented(InvalidInput, NotFound))
+@router.get("/collections/{name}/chunks", responses=documented(Gone, InvalidInput, NotFound))
 def list_chunks(
     service: KnowledgeServiceDep,
     name: str,

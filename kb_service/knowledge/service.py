@@ -23,7 +23,7 @@ from kb_service.errors import (
     translate_store_errors,
 )
 from kb_service.ingestion.parsing import detect_kind
-from kb_service.ingestion.records import METADATA_MODE, MetadataEdit
+from kb_service.ingestion.records import DELETE_MODE, METADATA_MODE, ChunkDeletion, MetadataEdit
 from kb_service.knowledge.models import DEFAULT_COLLECTION, ChunkJob, Collection, Document, WorkStatus
 from kb_service.knowledge.repository import KnowledgeRepository
 from kb_service.knowledge.uploads import (
@@ -140,9 +140,8 @@ class KnowledgeService:
         target = self._collection(validate_collection_name(collection or DEFAULT_COLLECTION))
         sha256 = hashlib.sha256(data).hexdigest()
 
-        previous = [
-            d for d in self._repo.documents_named(target.id, filename) if d.status != WorkStatus.FAILED
-        ]
+        named = self._repo.documents_named(target.id, filename)
+        previous = [d for d in named if d.status != WorkStatus.FAILED]
         if previous and previous[0].sha256 == sha256 and previous[0].doc_metadata == metadata:
             return UploadResult(previous[0], unchanged=True)
         current = next((d for d in previous if d.status == WorkStatus.INDEXED), None)
@@ -161,6 +160,10 @@ class KnowledgeService:
             ),
             data,
         )
+        for failed in (d for d in named if d.status == WorkStatus.FAILED):
+            # A new attempt replaces the failed ones of the same file (e.g. an encrypted PDF sent again
+            # with its password): the collection keeps one row per file, not a trail of failures.
+            self._repo.delete_document(failed)
         for older in previous:
             if older.status in WorkStatus.unfinished():
                 older.status = WorkStatus.FAILED
@@ -283,18 +286,27 @@ class KnowledgeService:
             raise NotFound(f"Job {job_id} not found in this knowledge base.")
         return job
 
-    def delete_object_chunks(self, collection_name: str, object_ids: list[str], entity: str | None) -> int:
+    def delete_object_chunks(
+        self, collection_name: str, object_ids: list[str], entity: str | None
+    ) -> ChunkJob:
+        """Delete app objects' chunks as a `delete` job, applied after the collection's earlier jobs
+        (so an insert accepted before it never brings the chunks back); its `chunk_count` is how
+        many chunks it removed, once indexed."""
         if not object_ids:
             raise InvalidInput("Give at least one mx_object_id.", details={"field": "mx_object_id"})
-        self._existing_collection(collection_name)
-        where = all_of(
-            Eq("collection", collection_name),
-            In("mx_object_id", tuple(object_ids)),
-            Eq("mx_entity", entity) if entity else None,
+        collection = self._existing_collection(collection_name)
+        deletion = ChunkDeletion(tuple(dict.fromkeys(object_ids)), entity)
+        job = self._repo.add_job(
+            ChunkJob(
+                kb_id=self._kb.id,
+                collection_id=collection.id,
+                mode=DELETE_MODE,
+                payload=deletion.to_payload(),
+            )
         )
-        assert where is not None
-        with translate_store_errors():
-            return self._store.delete(self._kb.id, where)
+        self._log("chunks.deleted", job_id=job.id, mode=job.mode)
+        self._outbox.send(PROCESS_CHUNK_JOB, job.id)
+        return job
 
     def update_object_metadata(
         self, collection_name: str, object_ids: list[str], entity: str | None, patch: MetadataPatch

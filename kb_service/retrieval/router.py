@@ -10,6 +10,7 @@ from kb_service.deps import ServicesDep
 from kb_service.errors import (
     BadRequest,
     CapacityExhausted,
+    Gone,
     NotFound,
     UpstreamRejected,
     UpstreamUnavailable,
@@ -23,7 +24,9 @@ router = APIRouter(prefix="/v1/knowledge-bases/{kb_id}", tags=["search"])
 
 @router.post(
     "/search",
-    responses=documented(BadRequest, NotFound, CapacityExhausted, UpstreamRejected, UpstreamUnavailable),
+    responses=documented(
+        Gone, BadRequest, NotFound, CapacityExhausted, UpstreamRejected, UpstreamUnavailable
+    ),
 )
 def search(kb: KnowledgeBaseDep, services: ServicesDep, body: SearchRequest) -> SearchResponse:
     return search_response(services.retrieval(kb).search(body))

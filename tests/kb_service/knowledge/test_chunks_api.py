@@ -153,8 +153,12 @@ def test_delete_by_object_ids_and_entity(client: TestClient, kb: KB, drain: Drai
         headers=kb.headers,
         params={"mx_object_id": ["obj-1", "obj-2"], "mx_entity": "Support.Ticket"},
     )
-    assert response.status_code == 200
-    assert response.json() == {"deleted": 2}
+    assert response.status_code == 202
+    job = response.json()
+    assert (job["mode"], job["status"]) == ("delete", "queued")
+    drain()
+    done = client.get(kb.url(f"/jobs/{job['id']}"), headers=kb.headers).json()
+    assert (done["status"], done["chunk_count"]) == ("indexed", 2)
     assert sorted(c["human_readable_id"] for c in _listing(client, kb, "Tickets")["items"]) == ["T-3", "X-1"]
 
 

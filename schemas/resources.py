@@ -92,11 +92,41 @@ class ResourceSettings(ResourceOut):
     regions: list[str] = Field(description="Where requests may run (more than one with CRI).")
     cross_region_inference: bool
     cloud_provider: str
-    available_models: list[str] = Field(description="Models of the catalog available in the region.")
+    available_models: list[str] = Field(
+        description="The models enabled on the resource (what its keys reach)."
+    )
+    region_models: list[str] = Field(description="The catalog's models of this type offered in the region.")
     linked_knowledge_base_ids: list[str]
     embeddings_resource_id: str | None
     refill_on: date | None
     bundle_month_note: str | None
+
+
+class CreatedForInvitation(Schema):
+    """The invitation of a `created_for` user outside the company; its link is in this response only."""
+
+    id: str
+    email: str
+    expires_at: datetime
+    accept_url: str
+
+
+class Provisioned(ResourceOut):
+    invitation: CreatedForInvitation | None = Field(
+        default=None,
+        description="Set when `created_for` is not a user of the company: the external invitation sent.",
+    )
+
+
+class ModelsChange(Schema):
+    models: list[str] = Field(
+        min_length=1,
+        max_length=20,
+        description="Text: the Claude models to enable; embeddings: exactly one Cohere Embed model.",
+    )
+    default_model: str | None = Field(
+        default=None, description="Text only; must be among `models` (kept if it still is)."
+    )
 
 
 class ResourceUpdate(Schema):

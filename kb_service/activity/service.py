@@ -1,4 +1,6 @@
-"""The activity log per resource: team access, key management and KB content changes.
+"""The activity log per resource: team access, key management, KB content changes, and the
+resource's own settings and capacity (provisioning, settings and model changes, capacity changes,
+deprovisioning scheduled, cancelled and carried out — by "system" when the scheduler does it).
 
 Entries carry who (a user's email, or `key:<id>` for an API key), what and when, with ids and names
 only: never chunk text, prompts or secrets.
@@ -26,6 +28,7 @@ ACTION_LABELS = {
     "collection.deleted": "Deleted collection",
     "chunks.pushed": "Pushed chunks",
     "chunks.metadata_updated": "Edited chunk metadata",
+    "chunks.deleted": "Deleted app objects' chunks",
     "member.added": "Added member",
     "member.removed": "Removed member",
     "invitation.sent": "Sent invitation",
@@ -34,6 +37,14 @@ ACTION_LABELS = {
     "invitation.declined": "Invitation declined",
     "key.created": "Created API key",
     "key.revoked": "Revoked API key",
+    "resource.provisioned": "Provisioned resource",
+    "settings.changed": "Changed settings",
+    "models.changed": "Changed enabled models",
+    "capacity.changed": "Changed capacity",
+    "capacity.change_cancelled": "Cancelled scheduled capacity change",
+    "deprovision.scheduled": "Scheduled deprovisioning",
+    "deprovision.cancelled": "Cancelled deprovisioning",
+    "resource.deprovisioned": "Deprovisioned resource",
 }
 
 
@@ -118,10 +129,27 @@ def _who(actor: str, emails: dict[str, str], keys: dict[str, str]) -> tuple[str,
 def _subject(action: str, detail: dict[str, Any]) -> str:
     if "filename" in detail:
         return str(detail["filename"])
-    if action in ("chunks.pushed", "chunks.metadata_updated"):
+    if action in ("chunks.pushed", "chunks.metadata_updated", "chunks.deleted"):
         return f"{detail.get('mode', '')} job {detail.get('job_id', '')}".strip()
     if "email" in detail:
         return str(detail["email"])
     if "key_id" in detail:
         return f"kb_{detail['key_id']}_…"
+    if action == "models.changed":
+        return ", ".join(str(m) for m in detail.get("models", []))
+    if action in ("capacity.changed", "resource.provisioned"):
+        return _capacity_subject(detail)
+    if action == "settings.changed":
+        return ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in detail.items())
+    if action in ("deprovision.scheduled", "deprovision.cancelled") and detail.get("on"):
+        return f"on {detail['on']}"
     return ""
+
+
+def _capacity_subject(detail: dict[str, Any]) -> str:
+    size = f"plan {detail['plan']}, " if detail.get("plan") else ""
+    text = f"{size}{detail.get('cloud_tokens', 0)} Cloud Tokens"
+    if detail.get("scheduled_on"):
+        later = f"plan {detail['scheduled_plan']}, " if detail.get("scheduled_plan") else ""
+        text += f"; {later}{detail.get('scheduled_cloud_tokens')} Cloud Tokens from {detail['scheduled_on']}"
+    return text

@@ -27,6 +27,8 @@ class Permission(StrEnum):
     MANAGE_KEYS = "manage_keys"
     VIEW_CONSUMPTION = "view_consumption"
     CHANGE_MODEL = "change_model"
+    # Which models are enabled on the resource (the default model is CHANGE_MODEL).
+    CHANGE_MODELS = "change_models"
     RENAME = "rename"
     CHANGE_ENVIRONMENT = "change_environment"
     MANAGE_TEAM = "manage_team"
@@ -48,6 +50,7 @@ MATRIX: MappingProxyType[Permission, frozenset[Role]] = MappingProxyType(
         Permission.CHANGE_ENVIRONMENT: _INTERNAL,
         Permission.MANAGE_TEAM: _INTERNAL,
         Permission.MANAGE_CAPACITY: _ADMINS,
+        Permission.CHANGE_MODELS: _ADMINS,
         Permission.DEPROVISION: _ADMINS,
     }
 )

@@ -3,6 +3,7 @@ and `serve`, which runs both and stops both cleanly on Ctrl-C / SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -135,16 +136,22 @@ def run_beat(settings: Settings) -> int:
 
 
 class _WorkerSupervisor:
-    """Keeps one worker (with beat) running beside the API; restarts it if it dies."""
+    """Keeps one worker (with its embedded beat) running beside the API; restarts it if it dies.
+
+    The worker runs in a process group of its own, and that group is what is stopped and restarted:
+    a SIGKILLed worker leaves its beat (and pool) children behind, still scheduling, so the group is
+    killed before a new worker starts — there is only ever one beat — and again when serve stops."""
 
     def __init__(self, settings: Settings) -> None:
         self._command = worker_command(settings, beat=True, concurrency=None)
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
+        self._lock = threading.Lock()  # spawning and stopping do not interleave
         self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
 
     def start(self) -> None:
-        self._spawn()
+        with self._lock:
+            self._spawn()
         self._thread.start()
 
     def _spawn(self) -> None:
@@ -157,19 +164,30 @@ class _WorkerSupervisor:
             process = self._process
             if process is not None and process.poll() is not None and not self._stopping.is_set():
                 log.warning("serve.worker.exited", code=process.returncode)
+                _kill_group(process.pid)  # its orphaned beat and pool processes go with it
                 time.sleep(2.0)
-                if not self._stopping.is_set():
-                    self._spawn()
+                with self._lock:
+                    if not self._stopping.is_set():
+                        self._spawn()
 
     def stop(self) -> None:
-        self._stopping.set()
-        process = self._process
-        if process is None or process.poll() is not None:
+        with self._lock:
+            self._stopping.set()
+            process = self._process
+        if process is None:
             return
-        process.send_signal(signal.SIGTERM)  # Celery's warm shutdown: finish the current task
-        try:
-            process.wait(WORKER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # Celery's warm shutdown: finish the current task
+            try:
+                process.wait(WORKER_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                _kill_group(process.pid)
+                process.wait()
+        _kill_group(process.pid)  # whatever the worker left behind (a beat it did not stop)
         log.info("serve.worker.stopped", code=process.returncode)
+
+
+def _kill_group(group: int) -> None:
+    """SIGKILL every process left in a worker's process group (its id is the worker's pid)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is empty already
+        os.killpg(group, signal.SIGKILL)

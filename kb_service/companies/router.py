@@ -21,8 +21,10 @@ def get_company(actor: ActorDep, services: ServicesDep) -> CompanyOut:
 
 @router.patch("", responses=documented(Forbidden))
 def update_company(actor: ActorDep, services: ServicesDep, body: CompanyUpdate) -> CompanyOut:
-    """Company admins enable or disable external invitations."""
-    company = services.companies.update_settings(actor, body.external_invitations_enabled)
+    """Company admins enable or disable external invitations. Disabling withdraws every pending
+    invitation of the company's resources (their links then answer "withdrawn")."""
+    services.teams.set_external_invitations(actor, body.external_invitations_enabled)
+    company = services.companies.get(actor.company_id)
     return company_out(company, services.companies.balance(actor.company_id))
 
 

@@ -1,7 +1,8 @@
 """The "Settings" tab: every field of the resource, and the changes a role allows.
 
-Each change is its own small form (name, environment, default model) posting to its own route, so a
-refused change comes back next to the form it belongs to. Forbidden changes are not offered
+Each change is its own small form (name, environment, default model, and — for company admins — the
+enabled models) posting to its own route, so a refused change comes back next to the form it belongs
+to. Forbidden changes are not offered
 (`frame.can`), and the service refuses them anyway (a 403 page).
 """
 
@@ -22,7 +23,7 @@ from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
 from kb_service.portal.web import PREFIX, CsrfChecked, Page, PageDep
 from kb_service.resources.presenters import settings_out
 from kb_service.resources.service import ResourceService
-from schemas.resources import Environment, ResourceSettings, ResourceUpdate
+from schemas.resources import Environment, ModelsChange, ResourceSettings, ResourceUpdate
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
@@ -31,6 +32,7 @@ CHANGES = {
     "display_name": ("name", "The display name was saved."),
     "environment": ("environment", "The environment was saved."),
     "default_model": ("default-model", "The default model was saved."),
+    "models": ("models", "The enabled models were saved."),
 }
 SAVED_NOTICES = {route: notice for route, notice in CHANGES.values()}
 
@@ -72,6 +74,7 @@ def _settings_page(
         "display_name": frame.can("rename"),
         "environment": frame.can("change_environment"),
         "default_model": frame.can("change_model") and settings.type == "text_generation",
+        "models": frame.can("change_models") and settings.type != "knowledge_base",
     }
     errors = errors or {}
     context: dict[str, Any] = {
@@ -88,6 +91,7 @@ def _settings_page(
         "can_rename": offered["display_name"],
         "can_environment": offered["environment"],
         "can_default_model": offered["default_model"],
+        "can_models": offered["models"],
     }
     return page.render("settings.html", context, status_code)
 
@@ -116,6 +120,22 @@ class Change:
             code = exc.status_code if isinstance(exc, KBError) else status.HTTP_422_UNPROCESSABLE_CONTENT
             return _settings_page(self.page, self.frame, self.resources, {field: message}, code)
         target = f"{PREFIX}/resources/{self.frame.resource.id}/settings?saved={CHANGES[field][0]}"
+        return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+
+    def change_models(self, models: list[str], default_model: str) -> Response:
+        """The enabled-models form, applied through `ResourceService.change_models` like `/v1`'s PUT."""
+        try:
+            change = ModelsChange.model_validate(
+                {"models": [m for m in models if m], "default_model": default_model.strip() or None}
+            )
+            self.resources.change_models(self.page.actor, self.frame.resource.id, change)
+        except (Forbidden, NotFound):
+            raise
+        except (KBError, ValidationError) as exc:
+            message = exc.message if isinstance(exc, KBError) else "Select at least one model."
+            code = exc.status_code if isinstance(exc, KBError) else status.HTTP_422_UNPROCESSABLE_CONTENT
+            return _settings_page(self.page, self.frame, self.resources, {"models": message}, code)
+        target = f"{PREFIX}/resources/{self.frame.resource.id}/settings?saved=models"
         return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
 
@@ -150,3 +170,12 @@ def change_environment(change: ChangeDep, environment: Annotated[str, Form()] = 
 @router.post("/resources/{resource_id}/settings/default-model", dependencies=[CsrfChecked])
 def change_default_model(change: ChangeDep, default_model: Annotated[str, Form()] = "") -> Response:
     return change.apply("default_model", default_model)
+
+
+@router.post("/resources/{resource_id}/settings/models", dependencies=[CsrfChecked])
+def change_models(
+    change: ChangeDep,
+    models: Annotated[list[str] | None, Form()] = None,
+    default_model: Annotated[str, Form()] = "",
+) -> Response:
+    return change.change_models(models or [], default_model)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from kb_service.capacity.periods import clamping_note
 from kb_service.capacity.plans import allocation_gu
-from kb_service.catalog import all_models
 from kb_service.resources.models import Resource, ResourceStatus
 from kb_service.resources.service import ResourceView, SettingsView
-from schemas.resources import CreatedFor, ResourceOut, ResourceSettings, ScheduledChange
+from kb_service.teams.service import accept_url
+from schemas.resources import (
+    CreatedFor,
+    CreatedForInvitation,
+    Provisioned,
+    ResourceOut,
+    ResourceSettings,
+    ScheduledChange,
+)
 
 CLOUD_PROVIDER = "AWS"
 
@@ -56,9 +63,23 @@ def resource_out(view: ResourceView) -> ResourceOut:
     )
 
 
+def provisioned_out(view: ResourceView) -> Provisioned:
+    issued = view.invitation
+    invitation = (
+        CreatedForInvitation(
+            id=issued.invitation.id,
+            email=issued.invitation.email,
+            expires_at=issued.invitation.expires_at,
+            accept_url=accept_url(issued.token),
+        )
+        if issued is not None
+        else None
+    )
+    return Provisioned(**resource_out(view).model_dump(), invitation=invitation)
+
+
 def settings_out(settings: SettingsView) -> ResourceSettings:
     r = settings.view.resource
-    kind = {"text_generation": "text", "embeddings": "embeddings"}.get(r.type)
     return ResourceSettings(
         **resource_out(settings.view).model_dump(),
         company_id=settings.company.id,
@@ -66,9 +87,8 @@ def settings_out(settings: SettingsView) -> ResourceSettings:
         regions=[r.region],
         cross_region_inference=r.cross_region_inference,
         cloud_provider=CLOUD_PROVIDER,
-        available_models=sorted(
-            m.id for m in all_models().values() if m.kind == kind and r.region in m.regions
-        ),
+        available_models=settings.view.models,
+        region_models=settings.region_models,
         linked_knowledge_base_ids=settings.linked_knowledge_base_ids,
         embeddings_resource_id=r.embeddings_resource_id,
         refill_on=settings.refill_on,

@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kb_service.resources.models import Resource
 from kb_service.teams.models import Invitation, InvitationStatus, TeamMember
 from kb_service.users.models import User
 
@@ -59,6 +60,16 @@ class TeamRepository:
         if email is not None:
             query = query.where(Invitation.email == email.lower())
         return list(self._session.scalars(query.order_by(Invitation.created_at)))
+
+    def pending_invitations_of_company(self, company_id: str) -> list[Invitation]:
+        """Every pending invitation to any resource of the company (expired ones included)."""
+        query = (
+            select(Invitation)
+            .join(Resource, Resource.id == Invitation.resource_id)
+            .where(Resource.company_id == company_id, Invitation.status == InvitationStatus.PENDING)
+            .order_by(Invitation.created_at)
+        )
+        return list(self._session.scalars(query))
 
     def expire_invitations(self, now: datetime) -> int:
         query = select(Invitation).where(

@@ -146,6 +146,41 @@ class TeamService:
         self._companies.set_external_invitations(actor.company_id, True)
         log.info("company.external_invitations.enabled", company_id=actor.company_id)
 
+    def pending_of_company(self, actor: Actor) -> list[InvitationView]:
+        """The company's pending invitations on all its resources (company admins only)."""
+        if not actor.is_admin:
+            raise Forbidden("Only company admins change company settings.")
+        pending = self._teams.pending_invitations_of_company(actor.company_id)
+        return self.describe([i for i in pending if not self._expire(i)])
+
+    def set_external_invitations(self, actor: Actor, enabled: bool) -> list[Invitation]:
+        """A company admin switches external invitations on or off (`PATCH /v1/company`, the
+        control center's company settings). Switching off withdraws every pending invitation of
+        the company's resources, so no link sent earlier can still bring someone in: the invitee's
+        link then reads "withdrawn". Each withdrawal is in its resource's activity log. Returns the
+        invitations withdrawn; members who already joined stay."""
+        company = self._companies.update_settings(actor, enabled)
+        withdrawn: list[Invitation] = []
+        if not enabled:
+            for invitation in self._teams.pending_invitations_of_company(company.id):
+                if self._expire(invitation):
+                    continue
+                invitation.status = InvitationStatus.WITHDRAWN
+                invitation.answered_at = self._clock.now()
+                self._activity.record(
+                    invitation.resource_id,
+                    actor.email,
+                    "invitation.withdrawn",
+                    email=invitation.email,
+                    reason="external invitations switched off",
+                )
+                withdrawn.append(invitation)
+        state = "enabled" if enabled else "disabled"
+        log.info(
+            "company.external_invitations.set", company_id=company.id, state=state, withdrawn=len(withdrawn)
+        )
+        return withdrawn
+
     def describe(self, invitations: list[Invitation]) -> list[InvitationView]:
         """Invitations with their resource and inviter, in three queries whatever the count."""
         resources = self._resources.get_many({i.resource_id for i in invitations})

@@ -76,7 +76,19 @@ class ControlPlane:
         with unit_of_work(self.container, self.clock) as services:
             return services.apply_scheduled()
 
+    def colleague(self, user: TestUser) -> dict[str, str]:
+        """`created_for` naming Dana Dev, a user of `user`'s company (made if she is not there yet): a
+        resource created for someone outside the company needs an external invitation."""
+        email = f"dana@{user.email.split('@', 1)[1]}"
+        with session_scope(self.container.sessions) as session:
+            users = Services(session, self.container, self.clock).users
+            if users.by_email(email) is None:
+                users.create(user.company_id, email, name="Dana Dev")
+        return {"name": "Dana Dev", "email": email}
+
     def provision(self, user: TestUser, expect: int = 201, **fields: Any) -> dict[str, Any]:
+        if "created_for" not in fields:
+            fields["created_for"] = self.colleague(user)
         response = self.client.post("/v1/resources", headers=user.headers, json=request_body(**fields))
         assert response.status_code == expect, response.text
         body: dict[str, Any] = response.json()

@@ -9,8 +9,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(300)]
@@ -83,3 +85,88 @@ def test_serve_stops_api_and_worker_together(tmp_path: Path, stop_signal: signal
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _celery(schedule: Path) -> list[psutil.Process]:
+    """The live processes of serve's worker command for this data folder (the worker, its beat)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if str(schedule) in proc.cmdline() and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def _beats(schedule: Path, serve: int) -> list[psutil.Process]:
+    """Beat processes: the worker runs one pool-less (`solo`) process beside its embedded beat, so
+    each of them that serve did not start itself is a beat — an orphaned one included."""
+    beats = []
+    for proc in _celery(schedule):
+        try:
+            if proc.ppid() != serve:
+                beats.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return beats
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}\n{log.read_text(errors='replace')}"
+        time.sleep(0.5)
+
+
+def test_a_killed_worker_is_restarted_with_exactly_one_beat(tmp_path: Path) -> None:
+    """SIGKILL the worker: serve restarts it and its beat together (never a second, orphaned beat),
+    and stopping serve leaves no beat behind."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    schedule = tmp_path / "data" / "celerybeat-schedule"
+    env = {**os.environ, "KB_LOG_JSON": "false", "KB_QUEUE_PREFIX": f"serve{port}"}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "kb_service.cli", "serve"),
+                *("--data-dir", str(tmp_path / "data"), "--port", str(port)),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        _wait_for(lambda: len(_beats(schedule, process.pid)) == 1, 120, "no beat started", log)
+        (worker,) = _children(process.pid)
+        os.kill(worker, signal.SIGKILL)
+        _wait_for(
+            lambda: bool(_children(process.pid)) and _children(process.pid) != [worker],
+            60,
+            "the worker was not restarted",
+            log,
+        )
+        (restarted,) = _children(process.pid)
+        _wait_for(
+            lambda: restarted in [p.ppid() for p in _beats(schedule, process.pid)],
+            90,
+            "the restarted worker runs no beat",
+            log,
+        )
+        time.sleep(3)  # an orphaned beat of the killed worker would still be here
+        beats = _beats(schedule, process.pid)
+        assert len(beats) == 1, [(p.pid, p.ppid()) for p in beats]
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(90) == 0, log.read_text(errors="replace")
+        _wait_for(lambda: not _celery(schedule), 30, "a beat outlived serve", log)
+    finally:
+        if process.poll() is None:
+            process.terminate()  # serve stops its worker
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for leftover in _celery(schedule):
+            leftover.kill()

@@ -33,6 +33,7 @@ def test_each_company_sees_only_its_own_ledger(control_plane: ControlPlane) -> N
     cp = control_plane
     acme = cp.admin(tokens=100)
     globex = cp.admin("Globex", tokens=40)
+    cp.user(globex.company_id, "g@globex.example")
     cp.provision(globex, created_for={"name": "G", "email": "g@globex.example"})
     ledger = cp.client.get("/v1/company/cloud-tokens", headers=acme.headers).json()
     assert [t["reason"] for t in ledger["transactions"]] == ["purchase"]

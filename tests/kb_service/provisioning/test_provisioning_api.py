@@ -52,8 +52,11 @@ def test_insufficient_cloud_tokens_names_the_amount_missing(control_plane: Contr
 def test_preview_returns_the_specification_and_creates_nothing(control_plane: ControlPlane) -> None:
     admin = control_plane.admin(tokens=100)
     client = control_plane.client
+    created_for = control_plane.colleague(admin)
     response = client.post(
-        "/v1/resources/preview", headers=admin.headers, json=request_body(plan=None, cloud_tokens=16)
+        "/v1/resources/preview",
+        headers=admin.headers,
+        json=request_body(plan=None, cloud_tokens=16, created_for=created_for),
     )
     assert response.status_code == 200, response.text
     spec = response.json()
@@ -163,7 +166,8 @@ def test_settings_show_everything_the_portal_lists(control_plane: ControlPlane) 
     assert settings["regions"] == ["eu-central-1"]
     assert settings["cross_region_inference"] is True
     assert settings["cloud_provider"] == "AWS"
-    assert "anthropic.claude-opus-4-1" in settings["available_models"]
+    assert settings["available_models"] == ["anthropic.claude-haiku-4-5"]  # the enabled ones
+    assert "anthropic.claude-opus-4-1" in settings["region_models"]
     assert settings["genai_units_per_month"] == 1600
     assert settings["refill_on"] == "2026-02-15"
     assert settings["environment"] == "Test"
@@ -172,6 +176,6 @@ def test_settings_show_everything_the_portal_lists(control_plane: ControlPlane) 
 def test_a_foreign_resource_is_a_404(control_plane: ControlPlane) -> None:
     admin = control_plane.admin()
     other = control_plane.admin("Globex")
-    theirs = control_plane.provision(other, created_for={"name": "X", "email": "x@globex.example"})
+    theirs = control_plane.provision(other)  # for Dana Dev of Globex
     response = control_plane.client.get(f"/v1/resources/{theirs['id']}", headers=admin.headers)
     assert response.status_code == 404

@@ -3,7 +3,11 @@ withdraw and expiry after 14 days, all in the activity log."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.factories.controlplane import ControlPlane, TestUser
+
+DANA = "dana@acme.example"
 
 
 def _setup(cp: ControlPlane, *, external: bool = True) -> tuple[TestUser, TestUser, str]:
@@ -11,8 +15,15 @@ def _setup(cp: ControlPlane, *, external: bool = True) -> tuple[TestUser, TestUs
     outsider = cp.admin("Globex")
     if external:
         cp.client.patch("/v1/company", headers=admin.headers, json={"external_invitations_enabled": True})
-    text = cp.provision(admin)
+    text = cp.provision(admin)  # for Dana Dev of Acme, who joins its team
     return admin, outsider, text["id"]
+
+
+def _after_provisioning(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The activity after provisioning (which logs the resource and Dana joining), oldest first."""
+    return [
+        e for e in reversed(log) if e["action"] != "resource.provisioned" and e["detail"].get("email") != DANA
+    ]
 
 
 def test_members_are_added_and_removed(control_plane: ControlPlane) -> None:
@@ -23,7 +34,10 @@ def test_members_are_added_and_removed(control_plane: ControlPlane) -> None:
     assert cp.client.get(f"/v1/resources/{resource_id}", headers=colleague.headers).status_code == 404
     added = cp.client.post(url, headers=admin.headers, json={"email": "sam@acme.example"})
     assert added.status_code == 201
-    assert [(m["email"], m["external"]) for m in added.json()] == [("sam@acme.example", False)]
+    assert sorted((m["email"], m["external"]) for m in added.json()) == [
+        (DANA, False),
+        ("sam@acme.example", False),
+    ]
     assert cp.client.get(f"/v1/resources/{resource_id}", headers=colleague.headers).status_code == 200
     assert cp.client.post(url, headers=admin.headers, json={"email": "sam@acme.example"}).status_code == 409
     assert cp.client.post(url, headers=admin.headers, json={"email": outsider.email}).status_code == 404
@@ -31,7 +45,7 @@ def test_members_are_added_and_removed(control_plane: ControlPlane) -> None:
     assert removed.status_code == 204
     assert cp.client.get(f"/v1/resources/{resource_id}", headers=colleague.headers).status_code == 404
     log = cp.client.get(f"/v1/resources/{resource_id}/activity", headers=admin.headers).json()["items"]
-    assert [(e["action"], e["detail"]) for e in reversed(log)] == [
+    assert [(e["action"], e["detail"]) for e in _after_provisioning(log)] == [
         ("member.added", {"email": "sam@acme.example"}),
         ("member.removed", {"email": "sam@acme.example"}),
     ]
@@ -80,7 +94,7 @@ def test_an_invitation_is_accepted_and_the_invitee_becomes_an_external_member(
     accepted = cp.client.post(f"/v1/invitations/{invitation['id']}/accept", headers=outsider.headers)
     assert accepted.json()["status"] == "accepted"
     members = cp.client.get(f"/v1/resources/{resource_id}/members", headers=outsider.headers).json()
-    assert [(m["email"], m["external"]) for m in members] == [(outsider.email, True)]
+    assert sorted((m["email"], m["external"]) for m in members) == [(outsider.email, True), (DANA, False)]
     again = cp.client.post(f"/v1/invitations/{invitation['id']}/decline", headers=outsider.headers)
     assert again.status_code == 409
 
@@ -115,10 +129,11 @@ def test_invitations_are_declined_withdrawn_and_expire_after_two_weeks(control_p
     assert (
         cp.client.post(f"/v1/invitations/{fourth['id']}/accept", headers=outsider.headers).status_code == 409
     )
-    assert cp.client.get(f"/v1/resources/{resource_id}/members", headers=admin.headers).json() == []
+    members = cp.client.get(f"/v1/resources/{resource_id}/members", headers=admin.headers).json()
+    assert [m["email"] for m in members] == [DANA]
 
     log = cp.client.get(f"/v1/resources/{resource_id}/activity", headers=admin.headers).json()["items"]
-    assert [e["action"] for e in reversed(log)][:4] == [
+    assert [e["action"] for e in _after_provisioning(log)][:4] == [
         "invitation.sent",
         "invitation.declined",
         "invitation.sent",

@@ -1,15 +1,26 @@
-"""Filtered top-k search on the embedded vector store: write throughput, cold load, latency, recall, memory.
+"""Filtered top-k search on the embedded vector store against the memory-bandwidth limit, and restart time.
 
-Run from the repository root:
-    python -m benchmarks.bench_search                                   # 100k chunks x 384 dims
-    python -m benchmarks.bench_search --chunks 1000000 --reuse /var/tmp/bench-1m
-        (builds the data once into that folder; later runs with the same --reuse skip the build)
+Run from the repository root (one run measures every size; the last line is JSON):
+    python -m benchmarks.bench_search                                      # 100k and 1M x 384
+    python -m benchmarks.bench_search --sizes 100000 --reuse /var/tmp/bench-search
+        (builds each size once into <reuse>/<size>; later runs with the same --reuse skip the build)
 
-The data is built by a child process, so the figures of the measuring process — which opens the
-store cold, as the API does after a restart — are not inflated by the build. Vectors are random unit
-vectors; metadata key "tier" is "gold" for about --selectivity of the chunks and the query filter is
-tier = gold. Recall@k compares every result list with a brute-force numpy top-k over the same
-filtered vectors, regenerated from the seed after the memory figures are taken.
+Data: clustered synthetic unit vectors (documents of 40 chunks; each document sits near one of 256
+cluster centres, each chunk near its document's centre), written in batches of whole documents in
+id order, so the chunks of one collection are interleaved with the others as real ingestion leaves
+them. Every document belongs to one of 10 collections (10 % each) and about 10 % of documents have
+metadata tier = gold. The filters are `collection = collection-3` (10 % pass) and
+`collection = collection-3 AND metadata.tier = gold` (1 % pass). Queries sit near a random document.
+
+For each size, in separate processes (so no figure is inflated by another phase's memory):
+  1. build: writes the chunks through `EmbeddedVectorStore.write`;
+  2. cold: the first search without a snapshot — the index is rebuilt from SQLite rows and the
+     snapshot is written (timed separately);
+  3. measure: a fresh process opens the store, which maps the snapshot: open-to-first-answer is
+     this restart. Then p50/p95 per filter and the plan that ran, recall@10 against a float64
+     brute force, and the limit: a numpy scan (matrix-vector product + top-k) over one contiguous
+     block holding exactly the matching rows, timed in the same process. RSS over raw vector bytes
+     is taken after the searches; with --int8 a second store object with the int8 copy runs too.
 """
 
 from __future__ import annotations
@@ -18,7 +29,6 @@ import argparse
 import json
 import logging
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -27,59 +37,83 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import structlog
 
-from kb_service.vectorstores.base import Chunk, ChunkWrite, Eq
+from kb_service.vectorstores.base import And, Chunk, ChunkWrite, Eq, Filter
 from kb_service.vectorstores.embedded import EmbeddedVectorStore
 
 KB_ID = "bench"
 MARKER = "bench.json"
-FILTER = Eq("metadata.tier", "gold")
+DOC_CHUNKS = 40
+COLLECTIONS = 10
+CLUSTERS = 256
+FILTERS: dict[str, Filter] = {
+    "10%": Eq("collection", "collection-3"),
+    "1%": And((Eq("collection", "collection-3"), Eq("metadata.tier", "gold"))),
+}
+Floats = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
 class Batch:
     start: int
-    vectors: npt.NDArray[np.float32]
+    vectors: Floats
+    # Per chunk: the collection number and whether its document is gold.
+    collection: npt.NDArray[np.int64]
     gold: npt.NDArray[np.bool_]
-    region: npt.NDArray[np.int64]
+
+
+def _centres(args: argparse.Namespace) -> Floats:
+    centres = np.random.default_rng([args.seed, 7]).standard_normal((CLUSTERS, args.dim), dtype=np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    return centres
 
 
 def batches(args: argparse.Namespace) -> Iterator[Batch]:
-    """The data set, batch by batch; each batch is seeded on its own, so it can be regenerated."""
-    for number, start in enumerate(range(0, args.chunks, args.batch)):
-        count = min(args.batch, args.chunks - start)
+    """The data set in batches of whole documents; each batch is seeded on its own, so it can be
+    regenerated without the others."""
+    centres = _centres(args)
+    rows = max(DOC_CHUNKS, args.batch // DOC_CHUNKS * DOC_CHUNKS)
+    for number, start in enumerate(range(0, args.chunks, rows)):
+        count = min(rows, args.chunks - start)
         rng = np.random.default_rng([args.seed, number])
-        yield Batch(
-            start=start,
-            vectors=rng.standard_normal((count, args.dim), dtype=np.float32),
-            gold=rng.random(count) < args.selectivity,
-            region=rng.integers(0, 8, count),
+        docs = np.arange(start, start + count) // DOC_CHUNKS
+        first_doc = start // DOC_CHUNKS
+        doc_count = int(docs[-1]) - first_doc + 1
+        cluster = rng.integers(0, CLUSTERS, doc_count)
+        doc_centre = centres[cluster] + 0.5 * rng.standard_normal((doc_count, args.dim), dtype=np.float32) / (
+            np.sqrt(args.dim, dtype=np.float32)
         )
+        local = docs - first_doc
+        vectors = doc_centre[local] + 0.6 * rng.standard_normal((count, args.dim), dtype=np.float32) / (
+            np.sqrt(args.dim, dtype=np.float32)
+        )
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        gold_doc = rng.random(doc_count) < 0.1
+        yield Batch(start=start, vectors=vectors, collection=docs % COLLECTIONS, gold=gold_doc[local])
 
 
 def chunk_writes(batch: Batch, text: str) -> list[ChunkWrite]:
     writes = []
     for offset, vector in enumerate(batch.vectors):
         i = batch.start + offset
-        tier = "gold" if batch.gold[offset] else ("silver" if i % 2 else "bronze")
+        doc = i // DOC_CHUNKS
         chunk = Chunk(
             chunk_id=f"chunk-{i:08d}",
-            collection=f"collection-{i % 4}",
+            collection=f"collection-{batch.collection[offset]}",
             text=text,
-            source_id=f"source-{i // 40:06d}",
-            document_id=f"source-{i // 40:06d}",
-            page=(i % 40) // 4 + 1,
-            position=i % 40,
-            human_readable_id=f"Document {i // 40} part {i % 40}",
+            source_id=f"doc-{doc:07d}",
+            document_id=f"doc-{doc:07d}",
+            page=(i % DOC_CHUNKS) // 4 + 1,
+            position=i % DOC_CHUNKS,
             metadata={
-                "tier": tier,
-                "region": f"region-{batch.region[offset]}",
-                "year": str(2015 + i % 10),
-                "updated": f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}",
+                "tier": "gold" if batch.gold[offset] else ("silver" if doc % 2 else "bronze"),
+                "region": f"region-{doc % 8}",
+                "year": str(2015 + doc % 10),
             },
         )
         writes.append(ChunkWrite(chunk=chunk, vector=vector))
@@ -87,9 +121,7 @@ def chunk_writes(batch: Batch, text: str) -> list[ChunkWrite]:
 
 
 def parameters(args: argparse.Namespace) -> dict[str, object]:
-    return {
-        key: getattr(args, key) for key in ("chunks", "dim", "selectivity", "batch", "seed", "text_chars")
-    }
+    return {key: getattr(args, key) for key in ("chunks", "dim", "batch", "seed", "text_chars")}
 
 
 def build(args: argparse.Namespace, root: Path) -> None:
@@ -101,15 +133,20 @@ def build(args: argparse.Namespace, root: Path) -> None:
     for batch in batches(args):
         store.write(KB_ID, chunk_writes(batch, text))
         written += len(batch.vectors)
-        if written % (args.batch * 20) == 0 or written == args.chunks:
+        if written % 200_000 == 0 or written == args.chunks:
             elapsed = time.perf_counter() - started
             print(f"  written {written:>9,} chunks  {written / elapsed:>8,.0f} chunks/s", flush=True)
     elapsed = time.perf_counter() - started
     store.close()
     (root / MARKER).write_text(json.dumps(parameters(args)))
     size = sum(path.stat().st_size for path in root.glob(f"{KB_ID}.sqlite3*"))
-    print(f"build: {args.chunks:,} chunks in {elapsed:.1f} s = {args.chunks / elapsed:,.0f} chunks/s")
-    print(f"       batches of {args.batch}, {args.text_chars} text chars; files {size / 1e9:.2f} GB")
+    print(
+        f"build: {args.chunks:,} chunks in {elapsed:.1f} s = {args.chunks / elapsed:,.0f} chunks/s",
+        flush=True,
+    )
+    print(
+        f"       batches of {args.batch}, {args.text_chars} text chars; files {size / 1e9:.2f} GB", flush=True
+    )
 
 
 def is_built(args: argparse.Namespace, root: Path) -> bool:
@@ -117,142 +154,269 @@ def is_built(args: argparse.Namespace, root: Path) -> bool:
     return marker.exists() and json.loads(marker.read_text()) == parameters(args)
 
 
-def memory_mb() -> tuple[float, float]:
-    """(current, peak) resident set size of this process in MB."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-    try:
-        import psutil
-
-        current = psutil.Process().memory_info().rss / 2**20
-    except ImportError:
-        current = float("nan")
-    return current, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def rss_mb() -> float:
+    fields = dict(
+        line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line
+    )
+    return int(fields["VmRSS"].split()[0]) / 1024
 
 
-def timed(call: Callable[[], object], runs: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Wall-clock and CPU milliseconds per call. On a busy machine wall time includes waiting for a
-    core; the calling thread's CPU time is what the call itself costs."""
-    wall, cpu = [], []
-    for _ in range(runs):
-        started, started_cpu = time.perf_counter(), time.thread_time()
-        call()
-        cpu.append((time.thread_time() - started_cpu) * 1000)
+def queries_of(args: argparse.Namespace) -> Floats:
+    rng = np.random.default_rng([args.seed, 10**6])
+    centres = _centres(args)
+    picked = centres[rng.integers(0, CLUSTERS, args.queries)]
+    queries = picked + 0.7 * rng.standard_normal(picked.shape, dtype=np.float32) / np.sqrt(args.dim)
+    unit: Floats = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    return unit
+
+
+def timed(call: Callable[[int], object], runs: int) -> npt.NDArray[np.float64]:
+    wall = []
+    for i in range(runs):
+        started = time.perf_counter()
+        call(i)
         wall.append((time.perf_counter() - started) * 1000)
-    return np.array(wall), np.array(cpu)
+    return np.array(wall)
 
 
-def describe(name: str, timings: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]) -> str:
-    wall, cpu = timings
-    p50, p95, p99 = np.percentile(wall, [50, 95, 99])
-    return (
-        f"{name:<26} p50 {p50:7.2f} ms  p95 {p95:7.2f} ms  p99 {p99:7.2f} ms"
-        f"  | CPU p50 {np.median(cpu):6.2f} ms  (n={wall.size})"
-    )
+def blas_kernel() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+
+        info = [entry for entry in threadpool_info() if entry.get("user_api") == "blas"]
+        return ", ".join(f"{e.get('internal_api')} {e.get('version')} {e.get('architecture')}" for e in info)
+    except ImportError:
+        return "unknown (threadpoolctl missing)"
 
 
-def brute_force(args: argparse.Namespace, queries: npt.NDArray[np.float32]) -> list[set[str]]:
-    """Exact top-k ids per query over the filtered chunks, straight from the regenerated vectors."""
-    ids: list[str] = []
-    vectors = []
-    for batch in batches(args):
-        rows = np.flatnonzero(batch.gold)
-        ids.extend(f"chunk-{batch.start + row:08d}" for row in rows)
-        vectors.append(batch.vectors[rows])
-    matrix = np.concatenate(vectors).astype(np.float64)
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    scores = (queries.astype(np.float64) / np.linalg.norm(queries, axis=1, keepdims=True)) @ matrix.T
-    top = np.argpartition(-scores, args.k - 1, axis=1)[:, : args.k]
-    return [{ids[column] for column in row} for row in top]
-
-
-def measure(args: argparse.Namespace, root: Path) -> None:
-    raw_mb = args.chunks * args.dim * 4 / 2**20
-    rss_start, _ = memory_mb()
-    queries = np.random.default_rng([args.seed, 10**6]).standard_normal(
-        (args.queries, args.dim), dtype=np.float32
-    )
-
-    started, started_cpu = time.perf_counter(), time.process_time()
-    store = EmbeddedVectorStore(root)
-    store.search(KB_ID, queries[0], k=args.k, where=FILTER)
-    cold, cold_cpu = time.perf_counter() - started, time.process_time() - started_cpu
-    matching = store.count(KB_ID, FILTER)
-    print(f"cold open + index load + first query: {cold:.2f} s (CPU {cold_cpu:.2f} s)")
-    print(f"filter tier = gold matches {matching:,} of {args.chunks:,} chunks")
-
-    results: list[list[str]] = []
-
-    def search(query: npt.NDArray[np.float32]) -> None:
-        results.append([hit.chunk.chunk_id for hit in store.search(KB_ID, query, k=args.k, where=FILTER)])
-
-    filtered = iter(queries)
-    print(describe(f"filtered top-{args.k} search", timed(lambda: search(next(filtered)), args.queries)))
-    plain = iter(queries[: min(50, args.queries)])
-    print(
-        describe(
-            f"unfiltered top-{args.k} search",
-            timed(lambda: store.search(KB_ID, next(plain), k=args.k), min(50, args.queries)),
-        )
-    )
-    print(describe("count(filter)", timed(lambda: store.count(KB_ID, FILTER), 20)))
-    print(
-        describe(
-            "list_chunks(filter) page", timed(lambda: store.list_chunks(KB_ID, where=FILTER, offset=500), 10)
-        )
-    )
-
-    current, peak = memory_mb()
-    print(
-        f"memory: RSS {current:,.0f} MB now, {peak:,.0f} MB peak; raw vectors {raw_mb:,.0f} MB "
-        f"-> {current / raw_mb:.2f}x now, {peak / raw_mb:.2f}x peak (process started at {rss_start:,.0f} MB)"
-    )
+def cold(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """First search with no snapshot: rebuild from SQLite and write the snapshot."""
+    for stale in root.glob(f"{KB_ID}.snapshot*"):
+        stale.unlink()
+    query = queries_of(args)[0]
+    started = time.perf_counter()
+    store = EmbeddedVectorStore(root, memory_budget_bytes=1 << 40, snapshot_min_rows=0)
+    store.search(KB_ID, query, k=args.k, where=FILTERS["10%"])
+    first = time.perf_counter() - started
+    snapshot = root / f"{KB_ID}.snapshot"
     store.close()
+    return {"cold_first_answer_s": round(first, 3), "snapshot_bytes": snapshot.stat().st_size}
 
-    truth = brute_force(args, queries)
-    print(f"load average now {os.getloadavg()[0]:.1f}")
-    recall = np.mean([len(truth[i] & set(found)) / args.k for i, found in enumerate(results)])
-    short = sum(len(found) < args.k for found in results)
-    print(f"recall@{args.k} vs brute force: {recall:.4f}   (queries returning fewer than k: {short})")
+
+def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    queries = queries_of(args)
+    raw_bytes = args.chunks * args.dim * 4
+    rss_start = rss_mb()
+    started = time.perf_counter()
+    store = EmbeddedVectorStore(root, memory_budget_bytes=1 << 40, snapshot_min_rows=0)
+    store.count(KB_ID)  # maps the snapshot and checks its columns (not yet the vectors)
+    opened = time.perf_counter() - started
+    first = store.search(KB_ID, queries[0], k=args.k, where=FILTERS["10%"])  # + vector CRC + scan
+    restart = time.perf_counter() - started
+    figures: dict[str, Any] = {
+        "restart_first_answer_s": round(restart, 3),
+        "restart_open_s": round(opened, 3),
+        "first_plan": _plan(first),
+    }
+    found: dict[str, list[list[str]]] = {}
+    for name, where in FILTERS.items():
+        results: list[list[str]] = []
+        plans: list[dict[str, Any]] = []
+
+        def search(
+            i: int, where: Filter = where, results: list[list[str]] = results, plans: list[Any] = plans
+        ) -> None:
+            hits = store.search(KB_ID, queries[i], k=args.k, where=where)
+            results.append([hit.chunk.chunk_id for hit in hits])
+            plans.append(_plan(hits))
+
+        wall = timed(search, args.queries)
+        found[name] = results
+        figures[name] = {
+            "matching": store.count(KB_ID, where),
+            "p50_ms": round(float(np.percentile(wall, 50)), 3),
+            "p95_ms": round(float(np.percentile(wall, 95)), 3),
+            "plan": plans[-1],
+        }
+    store.search(KB_ID, queries[0], k=args.k)  # unfiltered: every vector page is touched once
+    figures["rss_over_raw"] = round((rss_mb() - rss_start) * 2**20 / raw_bytes, 3)
+    if args.int8:
+        q8 = EmbeddedVectorStore(root, memory_budget_bytes=1 << 40, snapshot_min_rows=0, int8=True)
+        store.close()
+        rss_before = rss_mb()
+        q8.search(KB_ID, queries[0], k=args.k, where=FILTERS["10%"])  # writes the int8 copy if missing
+        q8.close()
+        q8 = EmbeddedVectorStore(root, memory_budget_bytes=1 << 40, snapshot_min_rows=0, int8=True)
+        rss_before = rss_mb()
+        for name, where in FILTERS.items():
+            results8: list[list[str]] = []
+            plans8: list[dict[str, Any]] = []
+
+            def search8(
+                i: int, where: Filter = where, results: list[list[str]] = results8, plans: list[Any] = plans8
+            ) -> None:
+                hits = q8.search(KB_ID, queries[i], k=args.k, where=where)
+                results.append([hit.chunk.chunk_id for hit in hits])
+                plans.append(_plan(hits))
+
+            wall = timed(search8, args.queries)
+            found[f"int8 {name}"] = results8
+            figures[f"int8 {name}"] = {
+                "p50_ms": round(float(np.percentile(wall, 50)), 3),
+                "p95_ms": round(float(np.percentile(wall, 95)), 3),
+                "plan": plans8[-1],
+                "mean_rescored": round(float(np.mean([p.get("rescored") or 0 for p in plans8])), 1),
+            }
+        q8.search(KB_ID, queries[0], k=args.k)  # unfiltered: every int8 page is touched once
+        figures["int8_rss_over_raw"] = round((rss_mb() - rss_before) * 2**20 / raw_bytes, 3)
+        q8.close()
+    else:
+        store.close()
+    _limits_and_recall(args, queries, found, figures)
+    return figures
+
+
+def _plan(hits: object) -> dict[str, Any]:
+    plan = getattr(hits, "plan", None)
+    if plan is None:
+        return {}
+    return {key: getattr(plan, key) for key in ("kind", "exact", "quantized", "scanned", "rescored")}
+
+
+def _limits_and_recall(
+    args: argparse.Namespace, queries: Floats, found: dict[str, list[list[str]]], figures: dict[str, Any]
+) -> None:
+    """The numpy limit per filter (a contiguous block of exactly the matching rows) and recall@k of
+    every result list against a float64 brute force over the same rows."""
+    step = max(16, 256 * 1024 // args.dim)
+    for name in FILTERS:
+        blocks: list[Floats] = []
+        ids: list[int] = []
+        for batch in batches(args):
+            keep = batch.collection == 3
+            if name == "1%":
+                keep &= batch.gold
+            rows = np.flatnonzero(keep)
+            blocks.append(batch.vectors[rows])
+            ids.extend(batch.start + rows)
+        block = np.ascontiguousarray(np.concatenate(blocks))
+        id_array = np.asarray(ids)
+
+        def limit(i: int, block: Floats = block) -> None:
+            scores = block @ queries[i]
+            np.argpartition(scores, scores.size - args.k)[scores.size - args.k :]
+
+        def stepped(i: int, block: Floats = block) -> None:
+            # The same scan in single-threaded-size products: on a busy machine a threaded
+            # matrix-vector product can be several times slower, and the limit is the faster one.
+            scores = np.empty(block.shape[0], dtype=np.float32)
+            for start in range(0, block.shape[0], step):
+                scores[start : start + step] = block[start : start + step] @ queries[i]
+            np.argpartition(scores, scores.size - args.k)[scores.size - args.k :]
+
+        timed(limit, 5)
+        one_call, in_steps = timed(limit, args.queries), timed(stepped, args.queries)
+        wall = one_call if np.median(one_call) <= np.median(in_steps) else in_steps
+        figures[name]["limit_one_call_p50_ms"] = round(float(np.percentile(one_call, 50)), 3)
+        figures[name]["limit_in_steps_p50_ms"] = round(float(np.percentile(in_steps, 50)), 3)
+        truth_scores = queries.astype(np.float64) @ block.astype(np.float64).T
+        top = np.argpartition(-truth_scores, args.k - 1, axis=1)[:, : args.k]
+        truth = [{f"chunk-{id_array[c]:08d}" for c in row} for row in top]
+        limit_p50 = float(np.percentile(wall, 50))
+        figures[name]["limit_p50_ms"] = round(limit_p50, 3)
+        figures[name]["limit_p95_ms"] = round(float(np.percentile(wall, 95)), 3)
+        for key in (name, f"int8 {name}"):
+            if key in found:
+                recall = np.mean([len(truth[i] & set(hits)) / args.k for i, hits in enumerate(found[key])])
+                figures[key]["recall_at_k"] = round(float(recall), 4)
+                figures[key]["ratio_to_limit"] = round(figures[key]["p50_ms"] / limit_p50, 2)
+        del block, truth_scores
+
+
+def child(args: argparse.Namespace, phase: str, root: Path, size: int) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks.bench_search", f"--phase={phase}", f"--root={root}"]
+    command += [f"--chunks={size}", f"--dim={args.dim}", f"--batch={args.batch}", f"--seed={args.seed}"]
+    command += [f"--text-chars={args.text_chars}", f"--queries={args.queries}", f"--k={args.k}"]
+    command += ["--int8"] if args.int8 else []
+    output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+    lines = output.strip().splitlines()
+    for line in lines[:-1]:
+        print(line, flush=True)
+    result: dict[str, Any] = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--sizes", default="100000,1000000", help="comma-separated chunk counts")
     parser.add_argument("--dim", type=int, default=384)
-    parser.add_argument("--selectivity", type=float, default=0.10, help="share of chunks the filter passes")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("-k", "--k", type=int, default=10)
-    parser.add_argument("--batch", type=int, default=2000, help="chunks per write (default 2000)")
-    parser.add_argument("--text-chars", type=int, default=1500, help="text stored per chunk (default 1500)")
+    parser.add_argument("--batch", type=int, default=20_000, help="chunks per write (whole documents)")
+    parser.add_argument("--text-chars", type=int, default=120, help="text stored per chunk")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--int8", action="store_true", help="also measure the int8 copy with exact rescoring")
     parser.add_argument("--reuse", type=Path, help="data folder kept between runs (built when missing)")
-    parser.add_argument("--build-only", action="store_true", help="build the data into --reuse and stop")
+    parser.add_argument("--phase", choices=("build", "cold", "measure"), help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--chunks", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    if args.build_only and args.reuse is None:
-        parser.error("--build-only needs --reuse")
-
-    root = args.reuse or Path(tempfile.mkdtemp(prefix="bench-search-"))
-    try:
-        if args.build_only:
-            build(args, root)
-            return
-        print(f"{args.chunks:,} chunks x {args.dim} dims, filter passes {args.selectivity:.0%}")
-        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other processes skew timings)")
-        if is_built(args, root):
-            print(f"reusing the data in {root}")
+    if args.phase is not None:
+        assert args.root is not None
+        if args.phase == "build":
+            build(args, args.root)
+            print("{}")
         else:
-            # A child process builds, so this process's memory figures cover only opening and searching.
-            command = [sys.executable, "-m", "benchmarks.bench_search", "--build-only", "--reuse", str(root)]
-            command += [f"--{key.replace('_', '-')}={value}" for key, value in parameters(args).items()]
-            subprocess.run(command, check=True)
-        measure(args, root)
+            print(json.dumps(cold(args, args.root) if args.phase == "cold" else measure(args, args.root)))
+        return
+
+    base = args.reuse or Path(tempfile.mkdtemp(prefix="bench-search-"))
+    sizes = [int(size) for size in args.sizes.split(",")]
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; BLAS: {blas_kernel()}", flush=True)
+    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}", flush=True)
+    report: dict[str, Any] = {"blas": blas_kernel(), "load_average": round(os.getloadavg()[0], 2)}
+    try:
+        for size in sizes:
+            args.chunks = size
+            root = base / str(size)
+            root.mkdir(parents=True, exist_ok=True)
+            print(f"\n== {size:,} chunks x {args.dim} dims", flush=True)
+            if is_built(args, root):
+                print(f"reusing the data in {root}", flush=True)
+            else:
+                child(args, "build", root, size)
+            figures = child(args, "cold", root, size)
+            figures |= child(args, "measure", root, size)
+            _print(size, figures)
+            report[str(size)] = figures
     finally:
         if args.reuse is None:
-            shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(base, ignore_errors=True)
+    report["load_average_end"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(report))
+
+
+def _print(size: int, figures: dict[str, Any]) -> None:
+    print(f"cold first answer (rebuild from SQLite + write snapshot): {figures['cold_first_answer_s']:.2f} s")
+    print(
+        f"restart: open + first answer from the snapshot: {figures['restart_first_answer_s']:.3f} s"
+        f" (of which mapping + column checks {figures['restart_open_s']:.3f} s; the rest is the"
+        " vector CRC and the first scan)"
+    )
+    for name in FILTERS:
+        for key in (name, f"int8 {name}"):
+            if key not in figures:
+                continue
+            f = figures[key]
+            print(
+                f"{key:>9}: p50 {f['p50_ms']:7.3f} ms  p95 {f['p95_ms']:7.3f} ms  limit p50 "
+                f"{figures[name]['limit_p50_ms']:6.3f} ms  ratio {f['ratio_to_limit']:5.2f}x  "
+                f"recall@10 {f['recall_at_k']:.4f}  plan {f['plan']}"
+            )
+    print(f"RSS / raw vector bytes: {figures['rss_over_raw']:.3f}", flush=True)
+    if "int8_rss_over_raw" in figures:
+        print(f"RSS / raw vector bytes with the int8 copy: {figures['int8_rss_over_raw']:.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -144,6 +144,27 @@ class RerankInfo(Schema):
     )
 
 
+class SearchPlanInfo(Schema):
+    kind: str = Field(
+        description=(
+            "The access path of the vector store. Embedded store: `slice-scan` (one contiguous run of "
+            "rows scored whole), `bitmap-gather` (the matching rows' span walked step by step), "
+            "`candidate-list` (the few matching rows gathered) or `keyword-only`; OpenSearch: "
+            "`opensearch-knn` (approximate HNSW) or `opensearch-exact` (brute-force fallback)."
+        ),
+        examples=["slice-scan"],
+    )
+    exact: bool = Field(
+        description="True when the vector candidates are exactly those of a brute-force scan (recall 1.0)."
+    )
+    quantized: bool = Field(
+        default=False,
+        description="Pre-scored on an int8 copy, then the candidates within its error bound rescored.",
+    )
+    scanned: int | None = Field(default=None, description="Rows the store scored.")
+    rescored: int | None = Field(default=None, description="Candidates rescored on float vectors (int8).")
+
+
 class SearchResponse(Schema):
     results: list[SearchResult]
     mode: SearchMode = Field(description="The mode that ran.")
@@ -151,4 +172,7 @@ class SearchResponse(Schema):
     model_id: str
     rerank: RerankInfo | None = Field(
         default=None, description="The reranker that ran, when `rerank` was asked."
+    )
+    plan: SearchPlanInfo | None = Field(
+        default=None, description="How the vector store found the candidates, and whether that is exact."
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kb_service.retrieval.service import ScoredHit, SearchOutcome
-from kb_service.vectorstores.base import Leg
-from schemas.retrieval import RerankInfo, SearchResponse, SearchResult
+from kb_service.vectorstores.base import Leg, SearchPlan
+from schemas.retrieval import RerankInfo, SearchPlanInfo, SearchResponse, SearchResult
 
 _LEG_ORDER: tuple[Leg, ...] = ("vector", "keyword")
 
@@ -40,4 +40,15 @@ def search_response(outcome: SearchOutcome) -> SearchResponse:
         rerank=None
         if usage is None
         else RerankInfo(model_id=usage.model_id, search_units=usage.search_units),
+        plan=None if outcome.plan is None else search_plan(outcome.plan),
+    )
+
+
+def search_plan(plan: SearchPlan) -> SearchPlanInfo:
+    return SearchPlanInfo(
+        kind=plan.kind,
+        exact=plan.exact,
+        quantized=plan.quantized,
+        scanned=plan.scanned,
+        rescored=plan.rescored,
     )

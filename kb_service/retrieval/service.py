@@ -39,6 +39,7 @@ from kb_service.vectorstores.base import (
     In,
     Leg,
     RankedHit,
+    SearchPlan,
     SearchQuery,
     Vector,
     VectorStore,
@@ -65,6 +66,8 @@ class SearchOutcome:
     model_id: str
     mode: SearchMode
     rerank: RerankUsage | None = None
+    # How the store found the candidates (None when it searched nothing).
+    plan: SearchPlan | None = None
 
 
 class RetrievalService:
@@ -104,7 +107,7 @@ class RetrievalService:
             self._capacity.check_embeddings(resource)
         vector, tokens = self._embed(request.query) if request.mode != "keyword" else (None, 0)
         with translate_store_errors():
-            hits = self._candidates(request, where, vector)
+            hits, plan = self._candidates(request, where, vector)
         usage = None
         if request.rerank:
             hits, usage = self._rerank(request.query, hits)
@@ -112,11 +115,13 @@ class RetrievalService:
             hits = self._diversify(hits, 1.0 - request.diversity)
         if request.max_chunks_per_document is not None:
             hits = cap_per_source(hits, request.max_chunks_per_document, _source_of)
-        return SearchOutcome(hits[: request.max_results], tokens, resource.model_id, request.mode, usage)
+        return SearchOutcome(
+            hits[: request.max_results], tokens, resource.model_id, request.mode, usage, plan
+        )
 
     def _candidates(
         self, request: SearchRequest, where: Filter | None, vector: Vector | None
-    ) -> list[ScoredHit]:
+    ) -> tuple[list[ScoredHit], SearchPlan | None]:
         depth = _depth(request)
         if request.mode == "vector":
             # The port's plain nearest-neighbour search: a vector search is what it always was.
@@ -124,7 +129,8 @@ class RetrievalService:
             found = self._store.search(
                 self._kb.id, vector, k=depth, where=where, min_similarity=request.min_similarity
             )
-            return [ScoredHit(hit.chunk, hit.similarity, hit.similarity, _VECTOR_ONLY) for hit in found]
+            scored = [ScoredHit(hit.chunk, hit.similarity, hit.similarity, _VECTOR_ONLY) for hit in found]
+            return scored, found.plan
         options = request.hybrid or HybridOptions()
         query = SearchQuery(
             k=depth,
@@ -137,7 +143,8 @@ class RetrievalService:
             vector_weight=options.vector_weight,
             candidates=max(depth, request.candidates or DEFAULT_CANDIDATES),
         )
-        return [_scored(hit) for hit in self._store.search_chunks(self._kb.id, query)]
+        ranked = self._store.search_chunks(self._kb.id, query)
+        return [_scored(hit) for hit in ranked], ranked.plan
 
     @staticmethod
     def _where(request: SearchRequest) -> Filter | None:

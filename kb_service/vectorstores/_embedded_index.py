@@ -11,34 +11,47 @@ Vectors (unit length, so a dot product is the cosine) are kept in fixed-size blo
 matrix: growing never copies what is there, so a 1M-row index never needs twice its size in RAM.
 They are attached after the rows, and only once a process searches: one that only writes (and
 filters, to delete) never loads them.
+
+An index may also start from a snapshot (`_embedded_snapshot`): its rows then come first, in listing
+order (collection, source, position), with their vectors memory-mapped from the snapshot file
+(read-only blocks, copied the first time compaction has to move them), and rows committed since are
+appended after them. Rows are therefore not in seq order; `_sorted_seq`/`_by_seq` map seqs to rows
+(appended seqs are always larger than every seq already held, so the map only ever grows at its end).
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from kb_service.vectorstores._embedded_columns import ABSENT, BoolArray, Column, IntArray, with_absent
 from kb_service.vectorstores.base import (
     SYSTEM_FIELDS,
     DimensionMismatchError,
+    TransientVectorStoreError,
     VectorStoreError,
-    as_date,
-    as_number,
 )
 
-BoolArray = npt.NDArray[np.bool_]
-IntArray = npt.NDArray[np.int64]
+__all__ = [
+    "BoolArray",
+    "Column",
+    "FloatArray",
+    "IntArray",
+    "RowBatch",
+    "VectorIndex",
+    "unit_rows",
+    "with_absent",
+]
+
 FloatArray = npt.NDArray[np.float32]
 
 _Scalar = TypeVar("_Scalar", bound=np.generic)
 
-ABSENT = -1
 # Blocks of about 32 MB; a block is the unit of vector growth and the most an index over-allocates.
 _BLOCK_BYTES = 32 << 20
 # Elements (rows x dimension) scored per BLAS call. Small enough for the gathered rows to stay in
@@ -46,10 +59,12 @@ _BLOCK_BYTES = 32 << 20
 # threaded product is no faster on this memory-bound work and is several times slower whenever other
 # processes keep the cores busy (measured: 45 ms instead of 3.6 ms for the same 10k rows).
 _STEP_ELEMENTS = 256 * 1024
-# Above this share of candidate rows, scoring every row and picking beats gathering the candidates.
-_FULL_SCAN_SHARE = 0.3
 # Compact once dead rows are a quarter of the index (and not just a handful).
 _COMPACT_MIN_DEAD = 256
+
+
+class SnapshotCorrupt(TransientVectorStoreError):
+    """A mapped snapshot block failed its checksum when first used; the store rebuilds from SQLite."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,90 +78,6 @@ class RowBatch:
     metadata_json: Sequence[str]
 
 
-class Column:
-    """A dictionary-encoded string column: int32 codes per row, -1 where absent."""
-
-    __slots__ = ("_dates", "_lookup", "_numbers", "_ranks", "codes", "values")
-
-    def __init__(self, capacity: int) -> None:
-        self.codes: npt.NDArray[np.int32] = np.full(capacity, ABSENT, dtype=np.int32)
-        self.values: list[str] = []
-        self._lookup: dict[str, int] = {}
-        self._numbers: npt.NDArray[np.float64] | None = None
-        self._dates: npt.NDArray[np.float64] | None = None
-        self._ranks: IntArray | None = None
-
-    def code(self, value: str) -> int:
-        return self._lookup.get(value, ABSENT)
-
-    def encode(self, value: str) -> int:
-        code = self._lookup.get(value)
-        if code is None:
-            code = len(self.values)
-            self._lookup[value] = code
-            self.values.append(value)
-        return code
-
-    def encode_into(self, start: int, values: Sequence[str | None]) -> None:
-        lookup = self._lookup
-        codes = [ABSENT if value is None else lookup.get(value, ABSENT - 1) for value in values]
-        if ABSENT - 1 in codes:  # values not seen before: rare once a column has filled up
-            codes = [ABSENT if value is None else self.encode(value) for value in values]
-        self.codes[start : start + len(values)] = codes
-
-    def grow(self, capacity: int) -> None:
-        codes = np.full(capacity, ABSENT, dtype=np.int32)
-        codes[: len(self.codes)] = self.codes
-        self.codes = codes
-
-    def select(self, table: BoolArray, size: int) -> BoolArray:
-        """Rows whose value passes `table` (one entry per distinct value, then False for absent):
-        code -1 indexes that last entry."""
-        return table[self.codes[:size]]
-
-    def table(self, predicate: Callable[[str], bool]) -> BoolArray:
-        return np.fromiter(
-            (predicate(value) for value in self.values), dtype=np.bool_, count=len(self.values)
-        )
-
-    def numbers(self) -> npt.NDArray[np.float64]:
-        """`as_number` of every distinct value (NaN when not a number), computed once per value."""
-        self._numbers = _extend(self._numbers, self.values, as_number)
-        return self._numbers
-
-    def dates(self) -> npt.NDArray[np.float64]:
-        self._dates = _extend(self._dates, self.values, as_date)
-        return self._dates
-
-    def ranks(self) -> IntArray:
-        """Each value's rank in sorted order (code-point order, which is UTF-8 byte order)."""
-        if self._ranks is None or len(self._ranks) != len(self.values):
-            order = sorted(range(len(self.values)), key=self.values.__getitem__)
-            ranks = np.empty(len(self.values), dtype=np.int64)
-            ranks[order] = np.arange(len(self.values), dtype=np.int64)
-            self._ranks = ranks
-        return self._ranks
-
-
-def _extend(
-    cached: npt.NDArray[np.float64] | None, values: list[str], read: Callable[[str], float | None]
-) -> npt.NDArray[np.float64]:
-    done = 0 if cached is None else len(cached)
-    if cached is not None and done == len(values):
-        return cached
-    fresh = np.array([_nan_if_none(read(value)) for value in values[done:]], dtype=np.float64)
-    return fresh if cached is None else np.concatenate([cached, fresh])
-
-
-def _nan_if_none(number: float | None) -> float:
-    return math.nan if number is None else number
-
-
-def with_absent(table: BoolArray) -> BoolArray:
-    """Append the False entry that code -1 (absent) selects."""
-    return np.append(table, False)
-
-
 class VectorIndex:
     def __init__(self, dimension: int, *, capacity: int = 0) -> None:
         self.dimension = dimension
@@ -158,18 +89,60 @@ class VectorIndex:
         self.seq: IntArray = np.zeros(self._capacity, dtype=np.int64)
         self.position: IntArray = np.zeros(self._capacity, dtype=np.int64)
         self.alive: BoolArray = np.zeros(self._capacity, dtype=np.bool_)
+        # Seqs in ascending order and the row of each: the seq -> row map.
+        self._sorted_seq: IntArray = np.zeros(self._capacity, dtype=np.int64)
+        self._by_seq: IntArray = np.zeros(self._capacity, dtype=np.int64)
         self.system = {name: Column(self._capacity) for name in SYSTEM_FIELDS}
         self.metadata: dict[str, Column] = {}
-        self._block_rows = max(1024, _BLOCK_BYTES // (4 * dimension))
-        self._step_rows = max(16, _STEP_ELEMENTS // dimension)
-        self._blocks: list[FloatArray] | None = None
+        self.block_rows = max(1024, _BLOCK_BYTES // (4 * dimension))
+        self.step_rows = max(16, _STEP_ELEMENTS // dimension)
+        self.blocks: list[FloatArray] | None = None
+        # Rows [0, snapshot_rows) came from a snapshot, whose (last_seq, last_tombstone) is
+        # `snapshot_mark`; `changes` counts rows appended or deleted since (a snapshot is due when
+        # they grow large). `q8` and `q8_scales` are the snapshot's int8 copy of those rows.
+        self.snapshot_rows = 0
+        self.snapshot_mark: tuple[int, int] | None = None
+        self.changes = 0
+        self.q8: npt.NDArray[np.int8] | None = None
+        self.q8_scales: FloatArray | None = None
+        # Mapped blocks not yet checked against the snapshot's per-block CRC ("vectors" or "q8"
+        # block numbers) and the check; each block is checked once, before its first use.
+        self.unchecked: dict[str, set[int]] = {}
+        self.check_block: Callable[[str, int], bool] | None = None
+        # The inode of the snapshot file the index was mapped from (to discard that file only).
+        self.snapshot_inode: int | None = None
 
     @property
     def holds_vectors(self) -> bool:
-        return self._blocks is not None
+        return self.blocks is not None
+
+    def checked(self, section: str, block: int) -> None:
+        """Raise SnapshotCorrupt unless mapped block `block` of `section` matches its checksum."""
+        pending = self.unchecked.get(section)
+        if not pending or block not in pending:
+            return
+        assert self.check_block is not None
+        if not self.check_block(section, block):
+            raise SnapshotCorrupt(f"snapshot {section} block {block} failed its checksum")
+        pending.discard(block)
 
     def alive_mask(self) -> BoolArray:
         return self.alive[: self.size]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this index holds or maps (mapped snapshot pages count: they become resident)."""
+        arrays: list[npt.NDArray[Any]] = [self.seq, self.position, self.alive, self._sorted_seq, self._by_seq]
+        arrays += [column.codes for column in (*self.system.values(), *self.metadata.values())]
+        if self.q8 is not None and self.q8_scales is not None:
+            arrays += [self.q8, self.q8_scales]
+        total = sum(int(array.nbytes) for array in arrays)
+        if self.blocks is not None and self.q8 is None:
+            total += sum(int(block.nbytes) for block in self.blocks)
+        elif self.blocks is not None:
+            # With the int8 copy, mapped float rows are read only to rescore a few candidates.
+            total += sum(int(block.nbytes) for block in self.blocks if block.flags.writeable)
+        return total
 
     # --- loading -----------------------------------------------------------------------------
 
@@ -180,6 +153,8 @@ class VectorIndex:
         self._reserve(count)
         start, end = self.size, self.size + count
         self.seq[start:end] = batch.seqs
+        self._sorted_seq[start:end] = batch.seqs
+        self._by_seq[start:end] = np.arange(start, end, dtype=np.int64)
         self.position[start:end] = batch.positions
         self.alive[start:end] = True
         for name, values in batch.system.items():
@@ -187,11 +162,47 @@ class VectorIndex:
         self._append_metadata(start, batch.metadata_json)
         self.size = end
         self.last_seq = int(batch.seqs[-1])
+        self.changes += count
+
+    def adopt(
+        self,
+        *,
+        seq: IntArray,
+        by_seq: IntArray,
+        position: IntArray,
+        system: Mapping[str, tuple[list[str], npt.NDArray[np.int32]]],
+        metadata: Mapping[str, tuple[list[str], npt.NDArray[np.int32]]],
+        vectors: FloatArray,
+        last_seq: int,
+        last_tombstone: int,
+    ) -> None:
+        """Fill an empty index from a snapshot's arrays (see `_embedded_snapshot`): the small
+        columns are copied, the vectors (a memory map) are used in place as read-only blocks."""
+        rows = int(seq.size)
+        self._reserve(rows + max(1024, rows // 32))
+        self.seq[:rows] = seq
+        self._by_seq[:rows] = by_seq
+        self._sorted_seq[:rows] = seq[by_seq]
+        self.position[:rows] = position
+        self.alive[:rows] = True
+        for name, (values, codes) in system.items():
+            self.system[name].adopt(values, codes)
+        for key, (values, codes) in metadata.items():
+            column = self.metadata[key] = Column(self._capacity)
+            column.adopt(values, codes)
+        self.blocks = []
+        for start in range(0, rows, self.block_rows):
+            # A plain ndarray view of the map: slicing a np.memmap runs Python code per slice. The
+            # last one may be short; the first append copies it into a full block (`_put_rows`).
+            view: FloatArray = np.asarray(vectors[start : start + self.block_rows])
+            self.blocks.append(view)
+        self.size, self.last_seq, self.last_tombstone = rows, last_seq, last_tombstone
+        self.snapshot_rows, self.snapshot_mark, self.changes = rows, (last_seq, last_tombstone), 0
 
     def hold_vectors(self) -> None:
         """Start holding vectors (an index built without them); `attach_vectors` fills them in."""
-        if self._blocks is None:
-            self._blocks = []
+        if self.blocks is None:
+            self.blocks = []
             self._allocate_blocks(self.size)
 
     def _append_metadata(self, start: int, texts: Sequence[str]) -> None:
@@ -222,7 +233,9 @@ class VectorIndex:
 
     def attach_vectors(self, seqs: IntArray, vectors: FloatArray) -> None:
         """Fill in the vectors of rows already appended (vectors are loaded after their rows)."""
-        rows = np.searchsorted(self.seq[: self.size], seqs)
+        rows = self.rows_of(seqs)
+        present = rows >= 0
+        rows, vectors = rows[present], vectors[present]
         for start, stop in _runs(rows):
             self._put_rows(int(rows[start]), vectors[start:stop])
 
@@ -230,11 +243,11 @@ class VectorIndex:
         """Mark the rows with these seqs dead; seqs never loaded are ignored. Returns how many."""
         if seqs.size == 0 or self.size == 0:
             return 0
-        rows = np.searchsorted(self.seq[: self.size], seqs)
-        rows = rows[rows < self.size]
-        rows = rows[np.isin(self.seq[rows], seqs) & self.alive[rows]]
+        rows = self.rows_of(seqs)
+        rows = rows[rows >= 0]
         self.alive[rows] = False
         self.dead += int(rows.size)
+        self.changes += int(rows.size)
         return int(rows.size)
 
     def needs_compaction(self) -> bool:
@@ -244,11 +257,17 @@ class VectorIndex:
         """Drop dead rows in place. Rows only move down, so each step reads rows not yet written."""
         keep = np.flatnonzero(self.alive[: self.size])
         kept, size = int(keep.size), self.size
-        if self._blocks is not None:
-            step = self._step_rows
+        if self.blocks is not None:
+            step = self.step_rows
             for start in range(0, kept, step):
-                self._put_rows(start, self._gather(keep[start : start + step]))
-            del self._blocks[-(-kept // self._block_rows) :]
+                self._put_rows(start, self.gather(keep[start : start + step]))
+            del self.blocks[-(-kept // self.block_rows) :]
+        new_row = np.full(size, -1, dtype=np.int64)
+        new_row[keep] = np.arange(kept, dtype=np.int64)
+        order = self._by_seq[:size]
+        order = order[self.alive[order]]
+        self._sorted_seq[:kept] = self.seq[order]
+        self._by_seq[:kept] = new_row[order]
         self.seq[:kept] = self.seq[keep]
         self.position[:kept] = self.position[keep]
         self.alive[:kept] = True
@@ -262,24 +281,10 @@ class VectorIndex:
             if not (column.codes[:kept] >= 0).any():
                 del self.metadata[key]
         self.size, self.dead = kept, 0
+        # Rows moved: the snapshot's int8 copy no longer lines up with them.
+        self.snapshot_rows, self.q8, self.q8_scales = 0, None, None
 
     # --- reading -----------------------------------------------------------------------------
-
-    def nearest(self, query: FloatArray, k: int, mask: BoolArray) -> tuple[IntArray, FloatArray]:
-        """Rows of the k highest dot products with `query` among `mask`, best first, and their scores."""
-        candidates = np.flatnonzero(mask)
-        if candidates.size == 0 or k <= 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        if candidates.size >= _FULL_SCAN_SHARE * self.size:
-            scores = self._score_all(query)[candidates]
-        else:
-            scores = self._score_rows(query, candidates)
-        if scores.size > k:
-            top = np.argpartition(scores, scores.size - k)[scores.size - k :]
-        else:
-            top = np.arange(scores.size)
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return candidates[top].astype(np.int64), scores[top]
 
     def cosines(self, query: FloatArray, rows: IntArray) -> FloatArray:
         """Dot products of `query` with the vectors of `rows` (any order), in the order given."""
@@ -287,17 +292,24 @@ class VectorIndex:
             return np.empty(0, dtype=np.float32)
         order = np.argsort(rows, kind="stable")
         scores = np.empty(rows.size, dtype=np.float32)
-        scores[order] = self._score_rows(query, rows[order])
+        scores[order] = self.score_rows(query, rows[order])
         return scores
 
     def rows_of(self, seqs: IntArray) -> IntArray:
         """Rows of the live rows with these seqs, in the order given; -1 for a seq not loaded or dead."""
         size = self.size
-        rows = np.searchsorted(self.seq[:size], seqs)
-        found = rows < size
-        found[found] &= self.seq[rows[found]] == seqs[found]
+        sorted_seq = self._sorted_seq[:size]
+        at = np.searchsorted(sorted_seq, seqs)
+        found = at < size
+        found[found] &= sorted_seq[at[found]] == seqs[found]
+        rows = np.full(seqs.shape, -1, dtype=np.int64)
+        rows[found] = self._by_seq[at[found]]
         found[found] &= self.alive[rows[found]]
         return np.where(found, rows, -1).astype(np.int64)
+
+    def by_seq(self) -> IntArray:
+        """The rows in seq order (the seq -> row map)."""
+        return self._by_seq[: self.size]
 
     def listing_order(self, mask: BoolArray) -> tuple[IntArray, IntArray]:
         """Rows of `mask` sorted by (collection, source_id, position), and the start index of each
@@ -331,31 +343,38 @@ class VectorIndex:
         self.seq = _grown(self.seq, capacity, 0)
         self.position = _grown(self.position, capacity, 0)
         self.alive = _grown(self.alive, capacity, False)
+        self._sorted_seq = _grown(self._sorted_seq, capacity, 0)
+        self._by_seq = _grown(self._by_seq, capacity, 0)
         for column in (*self.system.values(), *self.metadata.values()):
             column.grow(capacity)
         self._capacity = capacity
 
     def _allocate_blocks(self, rows: int) -> None:
-        assert self._blocks is not None
-        while len(self._blocks) * self._block_rows < rows:
+        assert self.blocks is not None
+        while len(self.blocks) * self.block_rows < rows:
             # np.empty, not np.zeros: numpy backs it with huge pages, while calloc's zero pages fault
             # in 4 kB at a time (measured 8x slower to fill). Rows are only read once written; the
             # rows of dead chunks may hold garbage, but only live rows are ever ranked.
-            self._blocks.append(np.empty((self._block_rows, self.dimension), dtype=np.float32))
+            self.blocks.append(np.empty((self.block_rows, self.dimension), dtype=np.float32))
 
     def _put_rows(self, start: int, vectors: FloatArray) -> None:
-        assert self._blocks is not None
+        assert self.blocks is not None
         self._allocate_blocks(start + len(vectors))
         done = 0
         while done < len(vectors):
-            block, offset = divmod(start + done, self._block_rows)
-            take = min(self._block_rows - offset, len(vectors) - done)
-            self._blocks[block][offset : offset + take] = vectors[done : done + take]
+            block, offset = divmod(start + done, self.block_rows)
+            take = min(self.block_rows - offset, len(vectors) - done)
+            mapped = self.blocks[block]
+            if not mapped.flags.writeable:  # a mapped snapshot block: copy on write
+                self.checked("vectors", block)
+                self.blocks[block] = np.empty((self.block_rows, self.dimension), dtype=np.float32)
+                self.blocks[block][: len(mapped)] = mapped
+            self.blocks[block][offset : offset + take] = vectors[done : done + take]
             done += take
 
-    def _block_spans(self, rows: IntArray) -> list[tuple[int, int, int]]:
+    def block_spans(self, rows: IntArray) -> list[tuple[int, int, int]]:
         """(block, start, stop) slices of the sorted `rows` falling in each block."""
-        edges = np.searchsorted(rows, np.arange(1, -(-self.size // self._block_rows) + 1) * self._block_rows)
+        edges = np.searchsorted(rows, np.arange(1, -(-self.size // self.block_rows) + 1) * self.block_rows)
         spans, start = [], 0
         for block, stop in enumerate(edges.tolist()):
             if stop > start:
@@ -363,35 +382,45 @@ class VectorIndex:
             start = stop
         return spans
 
-    def _gather(self, rows: IntArray) -> FloatArray:
-        assert self._blocks is not None
+    def gather(self, rows: IntArray) -> FloatArray:
+        """The vectors of the sorted `rows`."""
+        assert self.blocks is not None
         out = np.empty((rows.size, self.dimension), dtype=np.float32)
-        for block, start, stop in self._block_spans(rows):
-            out[start:stop] = self._blocks[block][rows[start:stop] - block * self._block_rows]
+        for block, start, stop in self.block_spans(rows):
+            self.checked("vectors", block)
+            out[start:stop] = self.blocks[block][rows[start:stop] - block * self.block_rows]
         return out
 
-    def _score_all(self, query: FloatArray) -> FloatArray:
-        assert self._blocks is not None
-        scores = np.empty(self.size, dtype=np.float32)
-        for block, matrix in enumerate(self._blocks):
-            start = block * self._block_rows
-            stop = min(start + self._block_rows, self.size)
-            if start >= stop:
-                break
-            for offset in range(0, stop - start, self._step_rows):
-                end = min(offset + self._step_rows, stop - start)
-                scores[start + offset : start + end] = matrix[offset:end] @ query
-        return scores
-
-    def _score_rows(self, query: FloatArray, rows: IntArray) -> FloatArray:
-        assert self._blocks is not None
+    def score_rows(self, query: FloatArray, rows: IntArray) -> FloatArray:
+        """Exact dot products with the vectors of the sorted `rows` (gathered step by step)."""
+        assert self.blocks is not None
         scores = np.empty(rows.size, dtype=np.float32)
-        for block, span_start, span_stop in self._block_spans(rows):
-            matrix, base = self._blocks[block], block * self._block_rows
-            for start in range(span_start, span_stop, self._step_rows):
-                stop = min(start + self._step_rows, span_stop)
+        for block, span_start, span_stop in self.block_spans(rows):
+            self.checked("vectors", block)
+            matrix, base = self.blocks[block], block * self.block_rows
+            for start in range(span_start, span_stop, self.step_rows):
+                stop = min(start + self.step_rows, span_stop)
                 scores[start:stop] = matrix[rows[start:stop] - base] @ query
         return scores
+
+    def steps(self, lo: int, hi: int) -> Iterator[tuple[int, int]]:
+        """[start, stop) row ranges covering [lo, hi), each inside one block and on one side of the
+        snapshot boundary, of at most `step_rows` rows."""
+        start = lo
+        while start < hi:
+            stop = min(hi, start + self.step_rows, (start // self.block_rows + 1) * self.block_rows)
+            if start < self.snapshot_rows < stop:
+                stop = self.snapshot_rows
+            yield start, stop
+            start = stop
+
+    def score_span(self, query: FloatArray, start: int, stop: int) -> FloatArray:
+        """Exact dot products with rows [start, stop) of one step: one contiguous BLAS call."""
+        assert self.blocks is not None
+        block, offset = divmod(start, self.block_rows)
+        self.checked("vectors", block)
+        matrix: FloatArray = self.blocks[block][offset : offset + stop - start] @ query
+        return matrix
 
 
 def unit_rows(vectors: Sequence[npt.ArrayLike], dimension: int, what: str) -> FloatArray:

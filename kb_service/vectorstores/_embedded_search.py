@@ -13,7 +13,8 @@ from kb_service.vectorstores import _embedded_sqlite as db
 from kb_service.vectorstores import _keyword
 from kb_service.vectorstores._embedded_filters import evaluate
 from kb_service.vectorstores._embedded_index import BoolArray, FloatArray, IntArray, VectorIndex, unit_rows
-from kb_service.vectorstores.base import Chunk, Filter, RankedHit, SearchQuery
+from kb_service.vectorstores._embedded_plans import Thresholds, nearest
+from kb_service.vectorstores.base import Chunk, Filter, Hits, RankedHit, SearchPlan, SearchQuery
 from kb_service.vectorstores.shared import fuse, legs_of
 
 
@@ -33,16 +34,19 @@ def search_index(
     dimension: int,
     query: SearchQuery,
     fetch: Callable[[list[int]], dict[int, Chunk]],
-) -> list[RankedHit]:
-    """The query's hits from an up-to-date index, inside the caller's read snapshot."""
+    thresholds: Thresholds,
+) -> Hits[RankedHit]:
+    """The query's hits from an up-to-date index, inside the caller's read snapshot, with the plan
+    of the vector leg (see `_embedded_plans`; keyword search is exact too)."""
     vector = None if query.vector is None else unit_rows([query.vector], dimension, "the query vector")[0]
     mask = mask_of(index, query.where)
     depth = query.k if query.mode != "hybrid" else query.depth
     vector_leg: list[tuple[int, float]] = []  # (row, cosine), best first
     keyword_leg: list[tuple[int, float]] = []  # (row, BM25), best first
+    plan = SearchPlan("keyword-only", True)
     if query.mode != "keyword":
         assert vector is not None
-        rows, scores = index.nearest(vector, depth, mask)
+        rows, scores, plan = nearest(index, vector, depth, mask, thresholds)
         if query.min_similarity is not None:
             passing = scores >= query.min_similarity
             rows, scores = rows[passing], scores[passing]
@@ -61,32 +65,41 @@ def search_index(
         return clamp(cosines[row]) if vector is not None else None
 
     if query.mode == "vector":
-        return [
-            RankedHit(chunks[seq_of[row]], clamp(score), clamp(score), frozenset({"vector"}), rank)
-            for rank, (row, score) in enumerate(vector_leg, 1)
-        ]
+        return Hits(
+            (
+                RankedHit(chunks[seq_of[row]], clamp(score), clamp(score), frozenset({"vector"}), rank)
+                for rank, (row, score) in enumerate(vector_leg, 1)
+            ),
+            plan,
+        )
     if query.mode == "keyword":
-        return [
-            RankedHit(chunks[seq_of[row]], score, similarity(row), frozenset({"keyword"}), None, rank)
-            for rank, (row, score) in enumerate(keyword_leg, 1)
-        ]
+        return Hits(
+            (
+                RankedHit(chunks[seq_of[row]], score, similarity(row), frozenset({"keyword"}), None, rank)
+                for rank, (row, score) in enumerate(keyword_leg, 1)
+            ),
+            plan,
+        )
     row_of = {chunks[seq].chunk_id: row for row, seq in seq_of.items()}
     fused = fuse(
         query,
         [chunks[seq_of[row]].chunk_id for row, _ in vector_leg],
         [chunks[seq_of[row]].chunk_id for row, _ in keyword_leg],
     )
-    return [
-        RankedHit(
-            chunks[seq_of[row_of[chunk_id]]],
-            score,
-            similarity(row_of[chunk_id]),
-            legs_of(vector_rank, keyword_rank),
-            vector_rank,
-            keyword_rank,
-        )
-        for chunk_id, score, vector_rank, keyword_rank in fused[: query.k]
-    ]
+    return Hits(
+        (
+            RankedHit(
+                chunks[seq_of[row_of[chunk_id]]],
+                score,
+                similarity(row_of[chunk_id]),
+                legs_of(vector_rank, keyword_rank),
+                vector_rank,
+                keyword_rank,
+            )
+            for chunk_id, score, vector_rank, keyword_rank in fused[: query.k]
+        ),
+        plan,
+    )
 
 
 def _keyword_leg(

@@ -109,7 +109,19 @@ def connect(path: Path, *, create: bool, busy_timeout_s: float) -> sqlite3.Conne
     # In WAL mode NORMAL never corrupts; a power cut may lose the last commits, which re-running the
     # (idempotent) ingestion task restores.
     conn.execute("PRAGMA synchronous = NORMAL")
+    # Deleted chunk text is overwritten with zeros, not left in free pages (see checkpoint()).
+    conn.execute("PRAGMA secure_delete = ON")
     return conn
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy the write-ahead log into the main file and truncate it, so the page images that still
+    hold deleted chunk text leave the WAL too (best effort: a reader mid-transaction makes SQLite
+    keep the log, and the next delete's checkpoint clears it)."""
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.OperationalError as error:  # busy: the change itself is committed
+        log.info("vectorstore.embedded.checkpoint_deferred", error=str(error))
 
 
 @contextmanager
@@ -265,6 +277,12 @@ def _attach(conn: sqlite3.Connection, index: VectorIndex, *, after: int) -> None
         seqs, blobs = zip(*rows, strict=True)
         vectors = np.frombuffer(b"".join(blobs), dtype=VECTOR_DTYPE).reshape(len(rows), index.dimension)
         index.attach_vectors(np.asarray(seqs, dtype=np.int64), vectors.astype(np.float32, copy=False))
+
+
+def high_water(conn: sqlite3.Connection) -> tuple[int, int]:
+    """The highest chunk seq and tombstone id ever used (AUTOINCREMENT never reuses them)."""
+    used = dict(conn.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
+    return int(used.get("chunks", 0)), int(used.get("tombstones", 0))
 
 
 # --- writing ------------------------------------------------------------------------------------

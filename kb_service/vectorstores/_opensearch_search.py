@@ -20,7 +20,7 @@ from kb_service.vectorstores._opensearch_query import (
     similarity_from_knn_score,
 )
 from kb_service.vectorstores._opensearch_schema import chunk_from_source
-from kb_service.vectorstores.base import Chunk, Filter, RankedHit, SearchHit, SearchQuery
+from kb_service.vectorstores.base import Chunk, Filter, Hits, RankedHit, SearchHit, SearchPlan, SearchQuery
 from kb_service.vectorstores.shared import fuse, legs_of
 
 log = structlog.get_logger(__name__)
@@ -34,14 +34,17 @@ _MAX_K = MAX_K
 
 def rank_hits(
     kb_id: str, run: Run, count: Count, query: SearchQuery, values: list[float] | None
-) -> list[RankedHit]:
-    """The query's hits, best first (`values` is the checked query vector, if any)."""
+) -> Hits[RankedHit]:
+    """The query's hits, best first (`values` is the checked query vector, if any), with the plan:
+    "opensearch-knn" (approximate, so not exact) or "opensearch-exact" when the exact fallback ran."""
     depth = min(query.depth, _MAX_K) if query.mode == "hybrid" else query.k
     vector_leg: list[tuple[Chunk, float]] = []
     keyword_leg: list[tuple[Chunk, float]] = []
+    plan = SearchPlan("keyword-only", True)
     if query.mode != "keyword":
         assert values is not None
-        vector_leg = _vector_leg(kb_id, run, count, values, depth, query)
+        vector_leg, exact = _vector_leg(kb_id, run, count, values, depth, query)
+        plan = SearchPlan("opensearch-exact" if exact else "opensearch-knn", exact)
     if query.mode != "vector":
         keyword_leg = _keyword_leg(run, values, depth, query)
     cosines = {chunk.chunk_id: cosine for chunk, cosine in vector_leg}
@@ -49,41 +52,53 @@ def rank_hits(
     if values is not None and missing:
         cosines |= _cosines(run, values, missing)
     if query.mode == "vector":
-        return [
-            RankedHit(chunk, cosine, cosine, frozenset({"vector"}), rank)
-            for rank, (chunk, cosine) in enumerate(vector_leg, 1)
-        ]
+        return Hits(
+            (
+                RankedHit(chunk, cosine, cosine, frozenset({"vector"}), rank)
+                for rank, (chunk, cosine) in enumerate(vector_leg, 1)
+            ),
+            plan,
+        )
     if query.mode == "keyword":
-        return [
-            RankedHit(chunk, score, cosines.get(chunk.chunk_id), frozenset({"keyword"}), None, rank)
-            for rank, (chunk, score) in enumerate(keyword_leg, 1)
-        ]
+        return Hits(
+            (
+                RankedHit(chunk, score, cosines.get(chunk.chunk_id), frozenset({"keyword"}), None, rank)
+                for rank, (chunk, score) in enumerate(keyword_leg, 1)
+            ),
+            plan,
+        )
     chunks = {chunk.chunk_id: chunk for chunk, _ in (*vector_leg, *keyword_leg)}
     fused = fuse(
         query, [chunk.chunk_id for chunk, _ in vector_leg], [chunk.chunk_id for chunk, _ in keyword_leg]
     )
-    return [
-        RankedHit(
-            chunks[chunk_id],
-            score,
-            cosines.get(chunk_id),
-            legs_of(vector_rank, keyword_rank),
-            vector_rank,
-            keyword_rank,
-        )
-        for chunk_id, score, vector_rank, keyword_rank in fused[: query.k]
-    ]
+    return Hits(
+        (
+            RankedHit(
+                chunks[chunk_id],
+                score,
+                cosines.get(chunk_id),
+                legs_of(vector_rank, keyword_rank),
+                vector_rank,
+                keyword_rank,
+            )
+            for chunk_id, score, vector_rank, keyword_rank in fused[: query.k]
+        ),
+        plan,
+    )
 
 
 def _vector_leg(
     kb_id: str, run: Run, count: Count, values: list[float], k: int, query: SearchQuery
-) -> list[tuple[Chunk, float]]:
-    """The k nearest chunks within the filter (above the threshold) and their cosines."""
+) -> tuple[list[tuple[Chunk, float]], bool]:
+    """The k nearest chunks within the filter (above the threshold) and their cosines, and whether
+    the exact fallback found them."""
     where = query.where
     response = run(knn_body(values, k, where))
     hits = search_hits(response, similarity_from_knn_score)
+    exact = False
     if len(hits) < k:
         matching = count(where)
+        exact = matching <= len(hits)  # every matching chunk came back
         if matching > len(hits):
             log.info(
                 "vectorstore.opensearch.search.exact_fallback",
@@ -94,8 +109,11 @@ def _vector_leg(
             )
             response = run(exact_body(values, k, where))
             hits = search_hits(response, similarity_from_exact_score)
+            exact = True
     threshold = query.min_similarity
-    return [(hit.chunk, hit.similarity) for hit in hits if threshold is None or hit.similarity >= threshold]
+    return [
+        (hit.chunk, hit.similarity) for hit in hits if threshold is None or hit.similarity >= threshold
+    ], exact
 
 
 def _keyword_leg(

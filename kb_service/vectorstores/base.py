@@ -8,10 +8,10 @@ numeric and date readings used by range filters are derived at write time by `as
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -111,6 +111,40 @@ class RankedHit:
     legs: frozenset[Leg]
     vector_rank: int | None = None
     keyword_rank: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPlan:
+    """How a store found a search's hits, and whether the answer is exact.
+
+    `kind` names the access path: the embedded store's "slice-scan" (one contiguous run of rows
+    scored whole), "bitmap-gather" (the matching rows' span walked step by step, dense steps scored
+    whole and sparse ones gathered), "candidate-list" (the few matching rows gathered) or
+    "keyword-only" (no vector leg); OpenSearch's "opensearch-knn" (the approximate HNSW query) or
+    "opensearch-exact" (the brute-force script_score fallback). `exact` is True when the vector
+    leg's recall is exactly that of a brute-force scan. `quantized`: the rows were pre-scored on an
+    int8 copy and the `rescored` candidates that could still be in the top k (by the int8 error
+    bound) were scored again on the float vectors. `scanned` is how many rows were scored.
+    """
+
+    kind: str
+    exact: bool
+    quantized: bool = False
+    scanned: int | None = None
+    rescored: int | None = None
+
+
+_Hit = TypeVar("_Hit")
+
+
+class Hits(list[_Hit]):
+    """A search's hits, best first, with the plan that found them (`SearchPlan`)."""
+
+    __slots__ = ("plan",)
+
+    def __init__(self, hits: Iterable[_Hit] = (), plan: SearchPlan | None = None) -> None:
+        super().__init__(hits)
+        self.plan = plan
 
 
 def check_query(query: SearchQuery) -> None:
@@ -313,15 +347,15 @@ class VectorStore(Protocol):
         k: int,
         where: Filter | None = None,
         min_similarity: float | None = None,
-    ) -> list[SearchHit]:
+    ) -> Hits[SearchHit]:
         """The k chunks nearest to `vector` by cosine similarity among those matching `where`,
         best first, all with similarity >= min_similarity (None: any cosine in [-1, 1]). Returns k
         hits whenever at least k chunks match `where` (and the threshold). The vector mode of
         `search_chunks`."""
 
-    def search_chunks(self, kb_id: str, query: SearchQuery) -> list[RankedHit]:
-        """Run `query` in its mode (see SearchQuery); best first. VectorStoreError for a query
-        `check_query` refuses."""
+    def search_chunks(self, kb_id: str, query: SearchQuery) -> Hits[RankedHit]:
+        """Run `query` in its mode (see SearchQuery); best first, with the plan that ran (None when
+        nothing was searched). VectorStoreError for a query `check_query` refuses."""
 
     def update_metadata(
         self,

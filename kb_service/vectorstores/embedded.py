@@ -27,7 +27,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -35,9 +34,12 @@ from typing import TypeVar
 import numpy as np
 import structlog
 
+from kb_service.vectorstores import _embedded_snapshot as snapshot
 from kb_service.vectorstores import _embedded_sqlite as db
 from kb_service.vectorstores import _keyword
-from kb_service.vectorstores._embedded_index import VectorIndex
+from kb_service.vectorstores._embedded_handles import SNAPSHOT_MIN_ROWS, KbHandle, SnapshotKeeper
+from kb_service.vectorstores._embedded_index import SnapshotCorrupt, VectorIndex
+from kb_service.vectorstores._embedded_plans import Thresholds
 from kb_service.vectorstores._embedded_search import mask_of, page_of, search_index
 from kb_service.vectorstores._embedded_writes import apply_change, check_dimension, latest_writes
 from kb_service.vectorstores.base import (
@@ -46,6 +48,7 @@ from kb_service.vectorstores.base import (
     ChunkPage,
     ChunkWrite,
     Filter,
+    Hits,
     IndexNotFoundError,
     RankedHit,
     SearchHit,
@@ -64,29 +67,35 @@ _KB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _SUFFIX = ".sqlite3"
 # Rows a metadata edit rewrites per statement batch (all in one transaction).
 _REWRITE_ROWS = 4096
-
-
-@dataclass(eq=False)
-class _Kb:
-    """One open knowledge base in this process. `lock` guards the connection and the index."""
-
-    kb_id: str
-    conn: sqlite3.Connection
-    dimension: int
-    generation: str
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    index: VectorIndex | None = None
-    # data_version when the index was last brought up to date; `stale` after this process wrote.
-    data_version: int = -1
-    stale: bool = True
-    closed: bool = False
+DEFAULT_MEMORY_BUDGET_BYTES = 8 << 30
 
 
 class EmbeddedVectorStore:
-    def __init__(self, root: Path, *, busy_timeout_s: float = 30.0) -> None:
+    """See the module docstring; docs/embedded-store.md describes snapshots, plans and the budget.
+
+    `memory_budget_bytes` bounds what the indexes of all open KBs hold (mapped snapshot pages
+    included): after each read, the least recently used other KBs are evicted (their snapshot
+    written first when it is behind) until the total fits. `int8` keeps an int8 copy of the
+    vectors in the snapshot and scans it, rescoring exactly (see `_embedded_plans`).
+    `thresholds` chooses between the scan plans; tests force one.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        busy_timeout_s: float = 30.0,
+        memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
+        snapshot_min_rows: int = SNAPSHOT_MIN_ROWS,
+        int8: bool = False,
+        thresholds: Thresholds | None = None,
+    ) -> None:
         self.root = root
         self._busy_timeout_s = busy_timeout_s
-        self._kbs: dict[str, _Kb] = {}
+        self._memory_budget = memory_budget_bytes
+        self._snapshots = SnapshotKeeper(root, min_rows=snapshot_min_rows, int8=int8)
+        self._thresholds = thresholds or Thresholds()
+        self._kbs: dict[str, KbHandle] = {}
         self._lock = threading.Lock()
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -102,6 +111,7 @@ class EmbeddedVectorStore:
         with db.exclusive(self.root), db.sqlite_errors(kb_id):
             if not path.exists():
                 db.remove_files(path, main=False)  # a crash's WAL must not be replayed into a new index
+                snapshot.remove(self.root, kb_id)
             conn = db.connect(path, create=True, busy_timeout_s=self._busy_timeout_s)
             try:
                 db.initialise(conn)
@@ -137,6 +147,7 @@ class EmbeddedVectorStore:
             if path.exists():
                 db.mark_dropped(path, busy_timeout_s=self._busy_timeout_s)
             db.remove_files(path, main=True)
+            snapshot.remove(self.root, kb_id)
         log.info("vectorstore.embedded.index_dropped", kb_id=kb_id)
 
     def ping(self) -> None:
@@ -148,9 +159,13 @@ class EmbeddedVectorStore:
             raise VectorStoreError(f"vector folder {self.root} is not writable: {error.strerror}") from error
 
     def close(self) -> None:
+        """Write the snapshot of every open index that is behind, then let go of everything."""
         with self._lock:
             kbs = list(self._kbs.values())
         for kb in kbs:
+            with kb.lock:
+                if not kb.closed:
+                    self._snapshots.write(kb, due=self._snapshots.behind(kb))
             self._forget(kb)
 
     # --- writing ---------------------------------------------------------------------------------
@@ -219,6 +234,8 @@ class EmbeddedVectorStore:
                     self._forget(kb)
                     continue
                 kb.stale = True
+                if where is not None and edit is None and matched:
+                    db.checkpoint(kb.conn)
             log.debug("vectorstore.embedded.written", kb_id=kb_id, upserted=len(chunks), deleted=matched)
             return matched
         raise IndexNotFoundError(f"knowledge base {kb_id} has no vector index")
@@ -233,20 +250,21 @@ class EmbeddedVectorStore:
         k: int,
         where: Filter | None = None,
         min_similarity: float | None = None,
-    ) -> list[SearchHit]:
+    ) -> Hits[SearchHit]:
         query = SearchQuery(k=k, vector=vector, where=where, min_similarity=min_similarity)
-        return [SearchHit(chunk=hit.chunk, similarity=hit.score) for hit in self.search_chunks(kb_id, query)]
+        hits = self.search_chunks(kb_id, query)
+        return Hits((SearchHit(chunk=hit.chunk, similarity=hit.score) for hit in hits), hits.plan)
 
-    def search_chunks(self, kb_id: str, query: SearchQuery) -> list[RankedHit]:
+    def search_chunks(self, kb_id: str, query: SearchQuery) -> Hits[RankedHit]:
         check_query(query)
         if query.k < 1:
-            return []
+            return Hits()
         return self._read(
             kb_id,
             lambda kb, index: search_index(
-                kb.conn, index, kb.dimension, query, lambda seqs: self._fetch(kb, seqs)
+                kb.conn, index, kb.dimension, query, lambda seqs: self._fetch(kb, seqs), self._thresholds
             ),
-            [],
+            Hits(),
             vectors=query.vector is not None,
         )
 
@@ -254,7 +272,7 @@ class EmbeddedVectorStore:
         if not chunk_ids:
             return {}
 
-        def run(kb: _Kb, _: VectorIndex) -> dict[str, Vector]:
+        def run(kb: KbHandle, _: VectorIndex) -> dict[str, Vector]:
             blobs = db.fetch_vectors_by_chunk_id(kb.conn, chunk_ids)
             return {
                 chunk_id: np.frombuffer(blob, dtype=db.VECTOR_DTYPE).astype(np.float32)
@@ -270,7 +288,7 @@ class EmbeddedVectorStore:
             check_filter(where)
         offset, limit = max(offset, 0), max(limit, 0)
 
-        def run(kb: _Kb, index: VectorIndex) -> ChunkPage:
+        def run(kb: KbHandle, index: VectorIndex) -> ChunkPage:
             rows, starts = index.listing_order(mask_of(index, where))
             items = page_of(kb.conn, index, rows, starts, offset, limit, partial(self._fetch, kb))
             return ChunkPage(items=items, total=int(rows.size))
@@ -296,9 +314,10 @@ class EmbeddedVectorStore:
             vectors=False,
         )
 
-    def _read(self, kb_id: str, run: Callable[[_Kb, VectorIndex], T], empty: T, *, vectors: bool) -> T:
+    def _read(self, kb_id: str, run: Callable[[KbHandle, VectorIndex], T], empty: T, *, vectors: bool) -> T:
         """Run `run` on an up-to-date index inside one read snapshot; `empty` if there is no index."""
-        for _ in range(2):
+        corrupt = False
+        for _ in range(3):
             kb = self._open(kb_id)
             if kb is None:
                 return empty
@@ -308,37 +327,58 @@ class EmbeddedVectorStore:
                 before = db.data_version(kb.conn)
                 with db.transaction(kb.conn):
                     meta = db.read_meta(kb.conn)  # the snapshot starts here
-                    if self._is_current(kb, meta):
-                        index = self._refresh(kb, meta, before, db.data_version(kb.conn), vectors=vectors)
-                        return run(kb, index)
-                self._forget(kb)
+                    current = self._is_current(kb, meta)
+                    if current:
+                        try:
+                            index = self._refresh(kb, meta, before, db.data_version(kb.conn), vectors=vectors)
+                            result = run(kb, index)
+                        except SnapshotCorrupt as error:
+                            # A mapped block failed its checksum: rebuild from SQLite, once.
+                            if corrupt:
+                                raise
+                            if kb.index is not None:
+                                self._snapshots.discard(kb, error)
+                            corrupt = True
+                            continue
+                if current:
+                    self._snapshots.write(kb, due=self._snapshots.due(kb))
+                    kb.last_used = time.monotonic()
+                    kb.nbytes = kb.index.nbytes if kb.index is not None else 0
+            if current:
+                self._enforce_budget(kb)
+                return result
+            self._forget(kb)
         return empty
 
     def _refresh(
-        self, kb: _Kb, meta: dict[str, str], before: int, after: int, *, vectors: bool
+        self, kb: KbHandle, meta: dict[str, str], before: int, after: int, *, vectors: bool
     ) -> VectorIndex:
         """Bring the index to the current snapshot. `before` is data_version read before the snapshot
         began, `after` once inside it: any commit the index lacks changed `after`, and recording
         `before` makes a commit racing the snapshot's start trigger one more (cheap) catch-up."""
         try:
             return self._bring_up_to_date(kb, meta, before, after, vectors=vectors)
+        except SnapshotCorrupt as error:
+            self._snapshots.discard(kb, error)
+            raise
         except BaseException:
             kb.index = None  # half-applied; the next read loads afresh
             raise
 
     def _bring_up_to_date(
-        self, kb: _Kb, meta: dict[str, str], before: int, after: int, *, vectors: bool
+        self, kb: KbHandle, meta: dict[str, str], before: int, after: int, *, vectors: bool
     ) -> VectorIndex:
         floor = int(meta.get(db.TOMBSTONE_FLOOR, "0"))
         index = kb.index
         if index is None or index.last_tombstone < floor:
             started = time.perf_counter()
-            index = kb.index = db.load_index(kb.conn, kb.dimension, floor=floor, vectors=vectors)
+            index = kb.index = self._snapshots.load(kb, floor, vectors=vectors)
             log.info(
                 "vectorstore.embedded.index_loaded",
                 kb_id=kb.kb_id,
                 rows=index.size,
-                vectors=vectors,
+                vectors=index.holds_vectors,
+                snapshot=index.snapshot_mark is not None,
                 seconds=round(time.perf_counter() - started, 3),
             )
         elif kb.stale or after != kb.data_version:
@@ -346,13 +386,37 @@ class EmbeddedVectorStore:
         if vectors and not index.holds_vectors:
             db.attach_vectors(kb.conn, index)
         kb.data_version, kb.stale = before, False
+        # A searching process compacts by writing the snapshot (outside any write transaction).
+        if vectors and index.needs_compaction() and self._snapshots.write(kb, due=True):
+            assert kb.index is not None
+            return kb.index  # the snapshot holds only the live rows: the reloaded index is compact
         if index.needs_compaction():
             dead = index.dead
             index.compact()
             log.info("vectorstore.embedded.index_compacted", kb_id=kb.kb_id, rows=index.size, removed=dead)
         return index
 
-    def _fetch(self, kb: _Kb, seqs: list[int]) -> dict[int, Chunk]:
+    # --- the memory budget ---------------------------------------------------------------------
+
+    def _enforce_budget(self, current: KbHandle) -> None:
+        """Evict the least recently used other KBs until the open indexes fit the memory budget."""
+        with self._lock:
+            held = [kb for kb in self._kbs.values() if kb.index is not None]
+        total = sum(kb.nbytes for kb in held)
+        for victim in sorted(held, key=lambda kb: kb.last_used):
+            if total <= self._memory_budget:
+                return
+            if victim is current:
+                continue
+            with victim.lock:
+                if victim.closed:
+                    continue
+                self._snapshots.write(victim, due=self._snapshots.behind(victim))
+            self._forget(victim)
+            total -= victim.nbytes
+            log.info("vectorstore.embedded.evicted", kb_id=victim.kb_id, bytes=victim.nbytes, held=total)
+
+    def _fetch(self, kb: KbHandle, seqs: list[int]) -> dict[int, Chunk]:
         chunks = db.fetch_chunks(kb.conn, seqs)
         if len(chunks) != len(set(seqs)):
             # Cannot happen while the index follows the snapshot; if it ever does, reload it.
@@ -367,7 +431,7 @@ class EmbeddedVectorStore:
             raise VectorStoreError(f"invalid knowledge base id {kb_id!r}")
         return self.root / f"{kb_id}{_SUFFIX}"
 
-    def _open(self, kb_id: str) -> _Kb | None:
+    def _open(self, kb_id: str) -> KbHandle | None:
         path = self._path(kb_id)
         with self._lock:
             kb = self._kbs.get(kb_id)
@@ -397,16 +461,16 @@ class EmbeddedVectorStore:
                         kb_id=kb_id,
                         seconds=round(time.perf_counter() - started, 3),
                     )
-            kb = _Kb(kb_id, conn, int(meta[db.DIMENSION]), meta[db.GENERATION])
+            kb = KbHandle(kb_id, conn, int(meta[db.DIMENSION]), meta[db.GENERATION])
             self._kbs[kb_id] = kb
             return kb
 
     @staticmethod
-    def _is_current(kb: _Kb, meta: dict[str, str]) -> bool:
+    def _is_current(kb: KbHandle, meta: dict[str, str]) -> bool:
         """False when the file was dropped or re-created since this handle opened it."""
         return db.DROPPED not in meta and meta.get(db.GENERATION) == kb.generation
 
-    def _forget(self, kb: _Kb) -> None:
+    def _forget(self, kb: KbHandle) -> None:
         with self._lock:
             if self._kbs.get(kb.kb_id) is kb:
                 del self._kbs[kb.kb_id]

@@ -68,6 +68,7 @@ from kb_service.vectorstores.base import (
     ChunkWrite,
     DimensionMismatchError,
     Filter,
+    Hits,
     IndexNotFoundError,
     RankedHit,
     SearchHit,
@@ -315,24 +316,25 @@ class OpenSearchVectorStore:
         k: int,
         where: Filter | None = None,
         min_similarity: float | None = None,
-    ) -> list[SearchHit]:
+    ) -> Hits[SearchHit]:
         query = SearchQuery(k=k, vector=vector, where=where, min_similarity=min_similarity)
-        return [SearchHit(chunk=hit.chunk, similarity=hit.score) for hit in self.search_chunks(kb_id, query)]
+        hits = self.search_chunks(kb_id, query)
+        return Hits((SearchHit(chunk=hit.chunk, similarity=hit.score) for hit in hits), hits.plan)
 
-    def search_chunks(self, kb_id: str, query: SearchQuery) -> list[RankedHit]:
+    def search_chunks(self, kb_id: str, query: SearchQuery) -> Hits[RankedHit]:
         """Vector: one filtered knn query (with the exact fallback). Keyword: one match query inside
         the filter. Hybrid: both, fused here by reciprocal rank fusion (`shared.fuse`, the same code as
         the embedded store), then one exact script_score look-up for the cosine of the chunks only
         the keyword leg found. docs/opensearch.md says why the fusion is client-side."""
         check_query(query)
         if query.k < 1:
-            return []
+            return Hits()
         if query.k > _MAX_K:
             raise VectorStoreError(f"k must be at most {_MAX_K}, got {query.k}")
         names = self._names(kb_id)
         dimension = self._dimension(kb_id, names)
         if dimension is None:
-            return []
+            return Hits()
         values: list[float] | None = None
         if query.vector is not None:
             if vector_shape(query.vector) != (dimension,):

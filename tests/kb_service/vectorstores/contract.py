@@ -602,6 +602,34 @@ class VectorStoreContract:
         )
         assert len(store.search(kb, QUERY, k=10, where=Not(Eq("metadata.group", "common")))) == 10
 
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
+    def test_every_search_reports_its_plan_and_an_exact_plan_matches_brute_force(
+        self, store: VectorStore, kb: str, mode: SearchMode
+    ) -> None:
+        rng = np.random.default_rng(5)
+        vectors = {f"c-{i:03d}": rng.normal(size=DIM).astype(np.float32) for i in range(300)}
+        store.write(
+            kb,
+            [
+                ChunkWrite(make_chunk(chunk_id, collection=f"col-{i % 3}", text=f"text {i % 7}"), vector)
+                for i, (chunk_id, vector) in enumerate(vectors.items())
+            ],
+        )
+        query = rng.normal(size=DIM).astype(np.float32)
+        where = Eq("collection", "col-1")
+        hits = store.search_chunks(kb, in_mode(mode, 10, text="text", vector=query, where=where))
+        plan = hits.plan
+        assert plan is not None and isinstance(plan.kind, str) and isinstance(plan.exact, bool)
+        if mode == "keyword":
+            assert plan.kind == "keyword-only" and plan.exact
+            return
+        found = store.search(kb, query, k=10, where=where)
+        assert found.plan is not None
+        if found.plan.exact:
+            matching = [chunk_id for i, chunk_id in enumerate(vectors) if i % 3 == 1]
+            truth = sorted(matching, key=lambda chunk_id: -cosine(vectors[chunk_id], query))[:10]
+            assert hit_ids(found) == truth
+
     def test_search_is_scoped_to_the_chosen_collections(self, store: VectorStore, kb: str) -> None:
         store.write(
             kb,

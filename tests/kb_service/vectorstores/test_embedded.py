@@ -16,6 +16,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from kb_service.vectorstores import _embedded_sqlite
+from kb_service.vectorstores._embedded_plans import Thresholds
 from kb_service.vectorstores.base import (
     ChunkWrite,
     DimensionMismatchError,
@@ -331,3 +332,19 @@ def test_a_metadata_edit_is_seen_by_another_process(
 
     assert second.count(kb, Eq("metadata.Status", "Closed")) == 3
     assert hit_ids(second.search(kb, QUERY, k=3)) == ["t1", "t2", "t3"]
+
+
+class TestEmbeddedStoreSnapshotsInt8Contract(VectorStoreContract):
+    """The contract again with a snapshot after every change, the int8 copy, and bitmap gathers of
+    two-row steps, so every path a large index takes runs on the contract's small data."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[VectorStore]:
+        store = EmbeddedVectorStore(
+            tmp_path / "vectors",
+            snapshot_min_rows=0,
+            int8=True,
+            thresholds=Thresholds.forcing("bitmap-gather", step_rows=2),
+        )
+        yield store
+        store.close()

@@ -12,7 +12,9 @@ gateway's `/v1/chat/completions` with a text resource's key (which authenticates
 resource's capacity, calls the fake through the anthropic SDK and meters the usage in SQLite).
 
 Figures: latency per call at concurrency 1 (p50, p99) for both paths and the difference (the
-gateway's added latency), and throughput at concurrency 16 for both and their ratio. Targets: p50
+gateway's added latency), the server process's CPU per call at concurrency 1 (after 20 warm-up calls;
+a figure a loaded machine moves far less than latency), and throughput at concurrency 16 for both and
+their ratio. Targets: p50
 added ≤ 3 ms and ≥ 0.9x direct throughput at c=16. Ends with one JSON line.
 """
 
@@ -152,6 +154,13 @@ def _timed_calls(call: Callable[[httpx.Client], None], n: int, concurrency: int)
     return latencies, time.perf_counter() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc): a figure the machine's load
+    barely moves, unlike wall-clock latency on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -206,22 +215,29 @@ def main() -> None:
             assert response.status_code == 200, response.text
 
         results: dict[str, Any] = {}
+        server_pid = {"direct": processes[0].pid, "gateway": processes[1].pid}
         for name, call in (("direct", direct), ("gateway", gateway)):
+            _timed_calls(call, 20, 1)  # the first call imports and builds the provider SDK client
+            cpu_before = cpu_seconds(server_pid[name])
             latencies, _ = _timed_calls(call, args.calls, 1)
+            # The server's own CPU per call at c=1 (the gateway's includes its SDK client).
+            cpu_ms = (cpu_seconds(server_pid[name]) - cpu_before) / (args.calls + 1) * 1000
             _, wall = _timed_calls(call, args.concurrent_calls, args.concurrency)
             results[name] = {
                 "p50_ms": round(_pct(latencies, 0.5), 3),
                 "p99_ms": round(_pct(latencies, 0.99), 3),
                 "mean_ms": round(statistics.fmean(latencies) * 1000, 3),
                 f"rps_c{args.concurrency}": round(args.concurrent_calls / wall, 1),
+                "server_cpu_ms_per_call": round(cpu_ms, 3),
             }
         rps = f"rps_c{args.concurrency}"
         added_p50 = results["gateway"]["p50_ms"] - results["direct"]["p50_ms"]
         added_p99 = results["gateway"]["p99_ms"] - results["direct"]["p99_ms"]
         ratio = results["gateway"][rps] / results["direct"][rps]
-        print(f"{'path':8} {'p50 ms':>8} {'p99 ms':>8} {rps:>10}")
+        print(f"{'path':8} {'p50 ms':>8} {'p99 ms':>8} {rps:>10} {'server CPU ms/call':>19}")
         for name, r in results.items():
-            print(f"{name:8} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r[rps]:10.1f}")
+            cpu = r["server_cpu_ms_per_call"]
+            print(f"{name:8} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r[rps]:10.1f} {cpu:19.2f}")
         print(f"added p50 {added_p50:.2f} ms (target <= 3), p99 {added_p99:.2f} ms")
         print(f"throughput ratio at c={args.concurrency}: {ratio:.2f} (target >= 0.9)")
         summary = {

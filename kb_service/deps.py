@@ -1,23 +1,29 @@
 """FastAPI dependencies of the app's core, as Annotated aliases: the container, the unit of work, the
-clock and — once — the composition root (`ServicesDep`). Authentication is `kb_service.auth.deps`."""
+clock and — once — the composition root (`ServicesDep`). Authentication is `kb_service.auth.deps`.
+
+FastAPI runs every plain `def` dependency in the thread pool — one hop each, and a sync generator two
+— which cost more than the rest of a cheap request put together (docs/request-path.md). The ones here
+do no I/O, so they are `async def` and run on the event loop: a session is only an object until its
+first query (which runs in the endpoint's thread); its commit — I/O — is the one hop of the unit of work.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from kb_service.clock import Clock, SystemClock
 from kb_service.config import Settings
 from kb_service.container import Container
-from kb_service.db import session_scope
 from kb_service.errors import InvalidInput
 from kb_service.services import Services
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -25,16 +31,42 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_session(container: ContainerDep) -> Iterator[Session]:
-    # scope="function": the unit of work commits before the response is sent.
-    with session_scope(container.sessions) as session:
+async def get_session(container: ContainerDep) -> AsyncIterator[Session]:
+    """The request's unit of work (`db.session_scope`'s rules): commits when the endpoint returns,
+    rolls back if it raises. scope="function": the commit happens before the response is sent."""
+    session = container.sessions()
+    try:
         yield session
+    except BaseException:
+        await _finish(session, commit=False)
+        raise
+    await _finish(session, commit=True)
+
+
+async def _finish(session: Session, *, commit: bool) -> None:
+    if not session.in_transaction():
+        session.close()  # never used: no connection was taken, nothing to commit
+        return
+    await run_in_threadpool(_end, session, commit=commit)
+
+
+def _end(session: Session, *, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_settings(container: ContainerDep) -> Settings:
+async def get_settings(container: ContainerDep) -> Settings:
     return container.settings
 
 
@@ -43,7 +75,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 _SYSTEM_CLOCK = SystemClock()
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     """The app's clock; tests put a movable one on `app.state.clock`."""
     clock: Clock | None = getattr(request.app.state, "clock", None)
     return clock or _SYSTEM_CLOCK
@@ -52,7 +84,7 @@ def get_clock(request: Request) -> Clock:
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
-def get_services(session: SessionDep, container: ContainerDep, clock: ClockDep) -> Services:
+async def get_services(session: SessionDep, container: ContainerDep, clock: ClockDep) -> Services:
     return Services(session, container, clock)
 
 

@@ -42,5 +42,5 @@ def configure_logging(settings: Settings) -> None:
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     # Third-party loggers that would otherwise log request bodies or be noisy.
-    for name in ("httpx", "httpcore", "opensearch", "urllib3", "pypdf"):
+    for name in ("httpx", "httpcore", "httpx2", "httpcore2", "opensearch", "urllib3", "pypdf"):
         logging.getLogger(name).setLevel(max(level, logging.WARNING))

@@ -54,8 +54,17 @@ class StoredSecret(Protocol):
 S = TypeVar("S", bound=StoredSecret)
 
 
-def verify(prefix: str, presented: str, lookup: Callable[[str], S | None], what: str, now: datetime) -> S:
-    """The stored record a bearer string stands for, its last use recorded; Unauthorized naming `what`
+def verify(
+    prefix: str,
+    presented: str,
+    lookup: Callable[[str], S | None],
+    what: str,
+    now: datetime,
+    *,
+    touch: Callable[[S, datetime], None] | None = None,
+) -> S:
+    """The stored record a bearer string stands for, its last use recorded (at most once a
+    `LAST_USED_RESOLUTION`; by `touch` when given, else on the record); Unauthorized naming `what`
     ("API key", "personal access token") when it is malformed, unknown, wrong or revoked."""
     parts = split(prefix, presented)
     if parts is None:
@@ -66,7 +75,10 @@ def verify(prefix: str, presented: str, lookup: Callable[[str], S | None], what:
     if record.revoked_at is not None:
         raise Unauthorized(f"This {what} has been revoked.")
     if touch_due(record.last_used_at, now):
-        record.last_used_at = now
+        if touch is not None:
+            touch(record, now)
+        else:
+            record.last_used_at = now
     return record
 
 

@@ -1,5 +1,9 @@
 """Who is calling, as FastAPI dependencies: an API key (`PrincipalDep`, and the knowledge base it
-reaches, `KnowledgeBaseDep`) or a personal access token (`ActorDep`)."""
+reaches, `KnowledgeBaseDep`) or a personal access token (`ActorDep`).
+
+An API key is checked on the event loop when the process's key cache answers (`keys.cache`: no I/O),
+and in the thread pool only when the database must be asked — a thread-pool hop costs more than the
+check itself."""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ from typing import Annotated
 
 from fastapi import Depends, Path
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from kb_service.auth.principals import Actor, Principal
 from kb_service.deps import ServicesDep
 from kb_service.errors import Unauthorized
 from kb_service.resources.models import Resource
+from kb_service.services import Services
 
 _key_bearer = HTTPBearer(auto_error=False, description="An API key: `kb_<key id>_<secret>`.")
 _user_bearer = HTTPBearer(
@@ -21,13 +27,22 @@ _user_bearer = HTTPBearer(
 )
 
 
-def get_principal(
+async def get_principal(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_key_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Missing API key: send `Authorization: Bearer <key>`.")
-    return services.keys.authenticate(credentials.credentials)
+    return await authenticate_key(services, credentials.credentials)
+
+
+async def authenticate_key(services: Services, presented: str) -> Principal:
+    """The principal of an API key: from the key cache on the event loop, else verified in the
+    database in the thread pool. Every route that takes a key (`/v1`, the gateway) comes here."""
+    principal = services.keys.cached_principal(presented)
+    if principal is not None:
+        return principal
+    return await run_in_threadpool(services.keys.authenticate, presented)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

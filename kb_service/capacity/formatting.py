@@ -13,5 +13,17 @@ def compact(value: float) -> str:
     return f"{round(value):,}"
 
 
+def used_figure(used: float) -> str:
+    """GU used, meaningful when small: 0.4 -> "0.4", 0.004 -> "<0.01", 1521.4 -> "1,521"."""
+    if used <= 0:
+        return "0"
+    if used < 0.01:
+        return "<0.01"
+    if used < 10:
+        return f"{used:.2f}".rstrip("0").rstrip(".")
+    return f"{round(used):,}"
+
+
 def used_of_allocation(used: float, allocation: float) -> str:
-    return f"{round(used):,} / {compact(allocation)}"
+    """ "1,521 / 1.6k"; small usage keeps its decimals ("0.4 / 1k", never "0 / 1k")."""
+    return f"{used_figure(used)} / {compact(allocation)}"

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 import structlog
 
+from kb_service.activity.service import ActivityService
 from kb_service.auth.access import Access, Permission
 from kb_service.auth.principals import Actor
 from kb_service.capacity.periods import BundleMonth, bundle_month
 from kb_service.capacity.plans import allocation_gu, resolve_size
+from kb_service.capacity.tally import UsageTally
 from kb_service.clock import Clock, today
 from kb_service.companies.service import CompanyService
 from kb_service.errors import CapacityExhausted, Conflict, InvalidInput, NotFound
@@ -48,7 +50,13 @@ class CapacityService:
         companies: CompanyService,
         access: Access,
         clock: Clock,
+        *,
+        activity: ActivityService,
+        tally: UsageTally | None = None,
     ) -> None:
+        self._activity = activity
+        # The process's running totals (`capacity.tally`); None sums the ledger on every check.
+        self._tally = tally
         self._resources = resources
         self._usage = usage
         self._companies = companies
@@ -73,8 +81,10 @@ class CapacityService:
         before any provider call, so a refused call spends nothing.
 
         Resources without an allocation (made by the data-plane CLI, outside any company) are not
-        limited."""
-        usage = self.usage(resource)
+        limited. With the process's tally the check reads no ledger and reserves a place for the
+        call until the unit of work ends, so concurrent calls overshoot by at most one call
+        (`capacity.tally`)."""
+        usage = self._checked_usage(resource)
         if not usage.exhausted:
             return
         refill = usage.period.end.isoformat()
@@ -84,6 +94,21 @@ class CapacityService:
             f"{usage.allocation_gu:,} GU for this bundle month; it refills on {refill}.",
             details={"resource_id": resource.id, "refill_on": refill},
         )
+
+    def _checked_usage(self, resource: Resource) -> Usage:
+        if self._tally is None:
+            return self.usage(resource)
+        allocation = allocation_gu(resource.type, resource.capacity_tokens)
+        period = self._period(resource)
+        if allocation <= 0:
+            return Usage(period, 0.0, 0)  # not limited
+        used = self._tally.admit(
+            self._usage.session, resource.id, (period.start, period.end), allocation, self._usage.gu_stats
+        )
+        return Usage(period, used, allocation)
+
+    def _period(self, resource: Resource) -> BundleMonth:
+        return bundle_month(resource.activated_on or resource.created_at.date(), today(self._clock))
 
     def check_embeddings(self, resource: Resource) -> None:
         """Refuse new embedding once an embeddings resource has used its GU for the bundle month."""
@@ -103,6 +128,16 @@ class CapacityService:
         else:
             resource.plan = plan
             self._clear_pending(resource)
+        self._activity.record(
+            resource.id,
+            actor.email,
+            "capacity.changed",
+            plan=resource.plan,
+            cloud_tokens=resource.capacity_tokens,
+            scheduled_on=resource.pending_change_on.isoformat() if resource.pending_change_on else None,
+            scheduled_plan=resource.pending_plan,
+            scheduled_cloud_tokens=resource.pending_capacity_tokens,
+        )
         return resource
 
     def _increase(self, resource: Resource, plan: str | None, tokens: int) -> None:
@@ -147,6 +182,7 @@ class CapacityService:
         if resource.pending_change_on is None:
             raise Conflict("No capacity change is scheduled for this resource.")
         self._clear_pending(resource)
+        self._activity.record(resource.id, actor.email, "capacity.change_cancelled")
         return resource
 
     def apply_due_changes(self) -> int:
@@ -156,4 +192,11 @@ class CapacityService:
             assert resource.pending_capacity_tokens is not None
             reason = "plan_downgrade" if resource.pending_plan and resource.plan else "capacity_decrease"
             self._apply(resource, resource.pending_plan, resource.pending_capacity_tokens, reason)
+            self._activity.record(
+                resource.id,
+                "system",
+                "capacity.changed",
+                plan=resource.plan,
+                cloud_tokens=resource.capacity_tokens,
+            )
         return len(due)

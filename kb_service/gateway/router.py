@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from kb_service.auth.deps import authenticate_key
 from kb_service.auth.principals import Principal
 from kb_service.deps import ServicesDep
 from kb_service.errors import BadRequest, CapacityExhausted, NotFound, Unauthorized, documented
@@ -58,7 +59,7 @@ _SSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_gateway_principal(
+async def get_gateway_principal(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     x_api_key: Annotated[str | None, Header()] = None,
@@ -66,7 +67,7 @@ def get_gateway_principal(
     presented = credentials.credentials if credentials is not None else x_api_key
     if not presented:
         raise Unauthorized("Missing API key: send `Authorization: Bearer <key>` (or `x-api-key`).")
-    return services.keys.authenticate(presented)
+    return await authenticate_key(services, presented)
 
 
 GatewayPrincipalDep = Annotated[Principal, Depends(get_gateway_principal)]

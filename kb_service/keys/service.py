@@ -8,6 +8,7 @@ hold on every path.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kb_service.activity.service import ActivityService
@@ -15,7 +16,8 @@ from kb_service.auth import bearer
 from kb_service.auth.access import Access, Permission
 from kb_service.auth.principals import Actor, Principal
 from kb_service.clock import Clock
-from kb_service.errors import Conflict, NotFound
+from kb_service.errors import Conflict, NotFound, Unauthorized
+from kb_service.keys.cache import KeyCache
 from kb_service.keys.models import ApiKey
 from kb_service.keys.repository import KeyRepository
 from kb_service.resources.models import Resource, ResourceStatus, ResourceType
@@ -52,12 +54,15 @@ class KeyService:
         access: Access,
         activity: ActivityService,
         clock: Clock,
+        cache: KeyCache | None = None,
     ) -> None:
         self._keys = keys
         self._resources = resources
         self._access = access
         self._activity = activity
         self._clock = clock
+        # Verified keys of this process (`keys.cache`); None verifies every request in the database.
+        self._cache = cache
 
     # --- as a user (the portal and /v1): scoped by the permission matrix ------------------------
 
@@ -122,13 +127,41 @@ class KeyService:
         return self._keys.list_for_resource(resource_id)
 
     def authenticate(self, presented: str) -> Principal:
-        key = bearer.verify(KEY_PREFIX, presented, self._keys.get, "API key", self._clock.now())
+        """The key's principal: from the cache when it can answer (`cached_principal`), else
+        verified in the database (its last use recorded, at most once a minute) and cached."""
+        principal = self.cached_principal(presented)
+        if principal is not None:
+            return principal
+        generation = self._cache.generation if self._cache is not None else 0
+        key = bearer.verify(
+            KEY_PREFIX, presented, self._keys.get, "API key", self._clock.now(), touch=self._keys.touch
+        )
+        if self._cache is not None:
+            self._cache.store(key.id, key.resource_id, key.secret_hash, key.last_used_at, generation)
         return Principal(key.id, key.resource_id)
+
+    def cached_principal(self, presented: str) -> Principal | None:
+        """The principal if a recent verification answers for this key and secret with no write due
+        (`last_used_at` is recorded once a minute); None sends the caller to `authenticate`. No I/O:
+        the API calls it on the event loop."""
+        if self._cache is None:
+            return None
+        parts = bearer.split(KEY_PREFIX, presented)
+        if parts is None:
+            raise Unauthorized("Malformed API key.")
+        cached = self._cache.fresh(parts[0])
+        if cached is None or not bearer.matches(cached.secret_hash, parts[1]):
+            return None
+        if bearer.touch_due(cached.last_used_at, self._clock.now()):
+            return None
+        return Principal(cached.key_id, cached.resource_id)
 
     def revoke_all(self, resource_id: str) -> None:
         """Every key of a resource that is being deprovisioned."""
-        for key in self._keys.list_for_resource(resource_id):
+        keys = self._keys.list_for_resource(resource_id)
+        for key in keys:
             key.revoked_at = key.revoked_at or self._clock.now()
+        self._forget(key.id for key in keys)
 
     # --- the rules, once ----------------------------------------------------------------------
 
@@ -178,8 +211,16 @@ class KeyService:
         if key.revoked_at is None:
             key.revoked_at = now
         self._activity.record(key.resource_id, actor, "key.revoked", key_id=key.id)
-        for paired in self._keys.paired_with(key.id):
+        pairs = self._keys.paired_with(key.id)
+        for paired in pairs:
             if paired.revoked_at is None:
                 paired.revoked_at = now
                 self._activity.record(paired.resource_id, actor, "key.revoked", key_id=paired.id)
+        self._forget([key.id, *(p.id for p in pairs)])
         return key
+
+    def _forget(self, key_ids: Iterable[str]) -> None:
+        """Revoked keys stop answering from this process's cache at once (before the commit: a
+        rolled-back revocation only costs the next request a database verification)."""
+        if self._cache is not None:
+            self._cache.invalidate(key_ids)

@@ -12,6 +12,11 @@ class UsageRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
+    @property
+    def session(self) -> Session:
+        """The unit of work (the capacity tally ties a call's reservation to its end)."""
+        return self._session
+
     def add(self, event: UsageEvent) -> None:
         self._session.add(event)
         self._session.flush()
@@ -44,3 +49,12 @@ class UsageRepository:
             UsageEvent.resource_id == resource_id, UsageEvent.day >= start, UsageEvent.day < end
         )
         return float(self._session.scalar(query) or 0.0)
+
+    def gu_stats(self, resource_id: str, start: date, end: date) -> tuple[float, float]:
+        """(total, largest single event) of the GU used by the resource on days in [start, end)."""
+        query = select(
+            func.coalesce(func.sum(UsageEvent.genai_units), 0.0),
+            func.coalesce(func.max(UsageEvent.genai_units), 0.0),
+        ).where(UsageEvent.resource_id == resource_id, UsageEvent.day >= start, UsageEvent.day < end)
+        total, largest = self._session.execute(query).one()
+        return float(total or 0.0), float(largest or 0.0)

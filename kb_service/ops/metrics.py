@@ -8,14 +8,15 @@ so the figures are exact across any number of worker processes and survive resta
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kb_service.db import session_scope
 from kb_service.knowledge.models import ChunkJob, Document, WorkStatus
@@ -79,17 +80,7 @@ def install_metrics(app: FastAPI, sessions_of: Callable[[], sessionmaker[Session
     )
     registry.register(_LazyStateCollector(sessions_of))
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        # The route template, not the path: ids would explode the label space.
-        template = getattr(route, "path", "unmatched")
-        latency.labels(request.method, template, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
+    app.add_middleware(_LatencyMiddleware, latency=latency)
 
     router = APIRouter(tags=["operations"])
 
@@ -99,6 +90,37 @@ def install_metrics(app: FastAPI, sessions_of: Callable[[], sessionmaker[Session
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)
+
+
+class _LatencyMiddleware:
+    """Plain ASGI (not BaseHTTPMiddleware, which costs a task and two streams per request): the
+    time until the response is sent, labelled by the route template — not the path, whose ids
+    would explode the label space."""
+
+    def __init__(self, app: ASGIApp, *, latency: Histogram) -> None:
+        self._app = app
+        self._latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # an exception that escapes every handler
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, sending)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            self._latency.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - started
+            )
 
 
 class _LazyStateCollector(Collector):

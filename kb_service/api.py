@@ -23,8 +23,10 @@ from kb_service.evaluation.router import router as evaluation_router
 from kb_service.gateway.router import router as gateway_router
 from kb_service.keys.router import router as keys_router
 from kb_service.knowledge.router import router as knowledge_router
+from kb_service.mcp.http import McpEndpoint
 from kb_service.migrations import upgrade
 from kb_service.observability import configure_logging
+from kb_service.openai_vector_stores.router import router as openai_vector_stores_router
 from kb_service.ops.metrics import install_metrics
 from kb_service.ops.router import router as ops_router
 from kb_service.portal.router import install_portal
@@ -39,6 +41,7 @@ log = structlog.get_logger(__name__)
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     """Build the app. Pass a ready `container` (tests) or let the lifespan build one from settings."""
+    mcp = McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,7 +52,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             upgrade(active.engine)
         app.state.container = active
         log.info("api.started", database=active.engine.url.get_backend_name())
-        yield
+        async with mcp.running(app.state):
+            yield
         if owned:
             active.close()
 
@@ -67,6 +71,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(retrieval_router)
     app.include_router(gateway_router)
     app.include_router(evaluation_router)
+    # The MCP server (streamable HTTP) over the same services: kb_service.mcp, docs/interfaces.md.
+    app.router.routes.append(mcp.route())
+    # OpenAI-compatible vector stores over the same services: kb_service.openai_vector_stores.
+    app.include_router(openai_vector_stores_router)
     # Control plane: users with personal access tokens.
     for control_router in (
         users_router,

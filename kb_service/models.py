@@ -7,6 +7,7 @@ from kb_service.evaluation.models import Evaluation
 from kb_service.keys.models import ApiKey
 from kb_service.knowledge.models import ChunkJob, Collection, Document, DocumentBlob
 from kb_service.metering.models import UsageEvent
+from kb_service.openai_vector_stores.models import StagedFile
 from kb_service.resources.models import Resource, ResourceModel
 from kb_service.teams.models import Invitation, TeamMember
 from kb_service.users.models import PersonalAccessToken, User
@@ -26,6 +27,7 @@ __all__ = [
     "PersonalAccessToken",
     "Resource",
     "ResourceModel",
+    "StagedFile",
     "TeamMember",
     "TokenTransaction",
     "UsageEvent",

@@ -24,6 +24,7 @@ EDGE_NODES = {
     "kb_service.api",
     "kb_service.portal",
     "kb_service.cli",
+    "kb_service.mcp",
     "kb_service.ops",
 }
 # Modules of the data layer's own foundation, importable from anywhere.

@@ -83,6 +83,7 @@ class World:
     member_id: str
     # resource id -> the path ids that go with it (a spare key to revoke, an invitation)
     resources: dict[str, dict[str, str]]
+    staged_file_id: str = ""  # a file uploaded with POST /v1/files, to attach to the vector store
 
 
 def build_world(container: Container, client: TestClient, clock: MovableClock) -> World:
@@ -114,6 +115,13 @@ def build_world(container: Container, client: TestClient, clock: MovableClock) -
         },
     )
     assert job.status_code == 202, job.text
+    staged = client.post(
+        "/v1/files",
+        headers=kb.headers,
+        files={"file": ("staged.txt", b"A staged file about the fax machine.", "text/plain")},
+        data={"purpose": "assistants"},
+    )
+    assert staged.status_code == 200, staged.text
     Drainer(container)()
 
     cp = ControlPlane(container, client, clock)
@@ -166,6 +174,7 @@ def build_world(container: Container, client: TestClient, clock: MovableClock) -
         spare_token_id=spare_token_id,
         member_id=member.id,
         resources=resources,
+        staged_file_id=staged.json()["id"],
     )
 
 
@@ -283,7 +292,7 @@ def _credential(operation: Any, world: World) -> str | None:
         return world.admin_token
     if "HTTPBearer" not in names:
         return None
-    if operation.path.startswith("/v1/knowledge-bases/"):
+    if operation.path.startswith(("/v1/knowledge-bases/", "/v1/vector_stores", "/v1/files")):
         return world.kb.key
     # The model gateway: each resource's own key.
     return world.embeddings_key if operation.path == "/v1/embeddings" else world.text_key
@@ -306,6 +315,8 @@ def _real_paths(operation: Any, world: World) -> list[dict[str, str]]:
         return [{}]
     data_plane = {
         "kb_id": world.kb.id,
+        "vector_store_id": world.kb.id,  # the OpenAI-compatible routes: a KB is a vector store
+        "file_id": world.document_id,
         "document_id": world.document_id,
         "job_id": world.job_id,
         "name": world.collection,
@@ -351,17 +362,17 @@ def _documented_spec(app: FastAPI) -> dict[str, Any]:
     import copy
 
     spec = copy.deepcopy(app.openapi())
-    upload_op = spec["paths"]["/v1/knowledge-bases/{kb_id}/documents"]["post"]
-    multipart = upload_op["requestBody"]["content"]["multipart/form-data"]
-    multipart["encoding"] = {
-        "file": {
-            "headers": {
-                "Content-Disposition": {
-                    "schema": {"type": "string", "example": 'form-data; name="file"; filename="fuzz.txt"'}
+    for path in ("/v1/knowledge-bases/{kb_id}/documents", "/v1/files"):
+        multipart = spec["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]
+        multipart["encoding"] = {
+            "file": {
+                "headers": {
+                    "Content-Disposition": {
+                        "schema": {"type": "string", "example": 'form-data; name="file"; filename="fuzz.txt"'}
+                    }
                 }
             }
         }
-    }
     return spec
 
 
@@ -385,6 +396,12 @@ def _hint(label: str, world: World) -> Callable[[Any], Any] | None:
         return body_update(model="all-minilm-l6-v2")
     if label == "POST /v1/knowledge-bases/{kb_id}/documents":
         return body_update(metadata='{"Product": "Printer"}', password=None)
+    if label == "POST /v1/files":
+        return body_update(purpose="assistants")
+    if label == "POST /v1/vector_stores/{vector_store_id}/files":
+        return body_update(file_id=world.staged_file_id)
+    if label == "POST /v1/vector_stores/{vector_store_id}/search":
+        return body_update(rewrite_query=False, filters=None)
     if label in ("POST /v1/resources", "POST /v1/resources/preview"):
 
         def provision(case: Any) -> Any:
@@ -498,7 +515,8 @@ def run_fuzz(
         headers = {"Authorization": f"Bearer {token}"} if token else None
         real = _real_paths(operation, world)
         # Generated ids keep only the KB / resource fixed, so deeper ids and names are fuzzed.
-        partial = [{k: v for k, v in p.items() if k in ("kb_id", "resource_id")} for p in real]
+        kept = ("kb_id", "resource_id", "vector_store_id")
+        partial = [{k: v for k, v in p.items() if k in kept} for p in real]
         modes = [
             ("positive", schemathesis.GenerationMode.POSITIVE, real),
             ("negative", schemathesis.GenerationMode.NEGATIVE, real),

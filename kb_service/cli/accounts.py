@@ -2,90 +2,81 @@
 
 from __future__ import annotations
 
-import argparse
+from typing import Annotated
 
-from kb_service.cli._common import Commands, emit, operator_services, read_password
-from kb_service.config import Settings
+import typer
+
+from kb_service.cli._common import emit, operator_services, read_password, settings
 from kb_service.errors import NotFound
 
-
-def add_commands(sub: Commands, common: argparse.ArgumentParser) -> None:
-    _company_commands(sub, common)
-    _user_commands(sub, common)
+CompanyRef = Annotated[str, typer.Option("--company", help="Company id or name.")]
+Email = Annotated[str, typer.Option("--email", help="The user's email.")]
 
 
-def _company_commands(sub: Commands, common: argparse.ArgumentParser) -> None:
-    company = sub.add_parser("company", parents=[common], help="Companies and Cloud Tokens.")
-    company_sub = company.add_subparsers(required=True, metavar="ACTION")
-    company_create = company_sub.add_parser("create", parents=[common], help="Create a company.")
-    company_create.add_argument("--name", required=True)
-    company_create.add_argument("--cloud-tokens", type=int, default=0)
-    company_create.add_argument("--price-list-year", type=int, default=None)
-    company_create.add_argument("--enterprise-subscriptions", type=int, default=1)
-    company_create.add_argument("--accounts", type=int, default=1)
-    company_create.set_defaults(handler=_company_create)
-    add_tokens = company_sub.add_parser("add-tokens", parents=[common], help="Record a token purchase.")
-    add_tokens.add_argument("--company", required=True, help="Company id or name.")
-    add_tokens.add_argument("--tokens", type=int, required=True)
-    add_tokens.set_defaults(handler=_company_add_tokens)
-
-
-def _user_commands(sub: Commands, common: argparse.ArgumentParser) -> None:
-    user = sub.add_parser("user", parents=[common], help="Users of the control plane.")
-    user_sub = user.add_subparsers(required=True, metavar="ACTION")
-    user_create = user_sub.add_parser(
-        "create", parents=[common], help="Create a user and print a personal access token (shown once)."
+def register(app: typer.Typer) -> None:
+    company = typer.Typer(help="Companies and Cloud Tokens.", no_args_is_help=True)
+    company.command("create", help="Create a company.")(company_create)
+    company.command("add-tokens", help="Record a token purchase.")(company_add_tokens)
+    app.add_typer(company, name="company")
+    user = typer.Typer(help="Users of the control plane.", no_args_is_help=True)
+    user.command("create", help="Create a user and print a personal access token (shown once).")(user_create)
+    user.command("set-password", help="Set a user's portal password, read from stdin (first line).")(
+        user_set_password
     )
-    user_create.add_argument("--email", required=True)
-    user_create.add_argument("--company", required=True, help="Company id or name; created if new.")
-    user_create.add_argument("--name", default="")
-    user_create.add_argument("--admin", action="store_true", help="A company admin.")
-    user_create.add_argument(
-        "--password-stdin", action="store_true", help="Read a portal password from stdin (first line)."
-    )
-    user_create.set_defaults(handler=_user_create)
-    set_password = user_sub.add_parser(
-        "set-password", parents=[common], help="Set a user's portal password, read from stdin (first line)."
-    )
-    set_password.add_argument("--email", required=True)
-    set_password.set_defaults(handler=_user_set_password)
+    app.add_typer(user, name="user")
 
 
-def _company_create(settings: Settings, args: argparse.Namespace) -> int:
-    with operator_services(settings) as services:
+def company_create(
+    name: Annotated[str, typer.Option("--name", help="The company's name.")],
+    cloud_tokens: Annotated[int, typer.Option("--cloud-tokens", help="Tokens bought at once.")] = 0,
+    price_list_year: Annotated[int | None, typer.Option("--price-list-year")] = None,
+    enterprise_subscriptions: Annotated[int, typer.Option("--enterprise-subscriptions")] = 1,
+    accounts: Annotated[int, typer.Option("--accounts")] = 1,
+) -> int:
+    with operator_services(settings()) as services:
         company = services.companies.create(
-            args.name,
-            price_list_year=args.price_list_year,
-            enterprise_subscriptions=args.enterprise_subscriptions,
-            accounts=args.accounts,
-            cloud_tokens=args.cloud_tokens,
+            name,
+            price_list_year=price_list_year,
+            enterprise_subscriptions=enterprise_subscriptions,
+            accounts=accounts,
+            cloud_tokens=cloud_tokens,
         )
-        emit({"company_id": company.id, "name": company.name, "cloud_tokens": args.cloud_tokens})
+        emit({"company_id": company.id, "name": company.name, "cloud_tokens": cloud_tokens})
     return 0
 
 
-def _company_add_tokens(settings: Settings, args: argparse.Namespace) -> int:
-    with operator_services(settings) as services:
-        company = services.companies.find(args.company)
-        if company is None:
-            raise NotFound(f"Company {args.company} not found.")
-        balance = services.companies.add_tokens(company.id, args.tokens)
-        emit({"company_id": company.id, "total": balance.total, "available": balance.available})
+def company_add_tokens(
+    company: CompanyRef, tokens: Annotated[int, typer.Option("--tokens", help="Tokens bought.")]
+) -> int:
+    with operator_services(settings()) as services:
+        found = services.companies.find(company)
+        if found is None:
+            raise NotFound(f"Company {company} not found.")
+        balance = services.companies.add_tokens(found.id, tokens)
+        emit({"company_id": found.id, "total": balance.total, "available": balance.available})
     return 0
 
 
-def _user_create(settings: Settings, args: argparse.Namespace) -> int:
-    with operator_services(settings) as services:
-        company = services.companies.find(args.company) or services.companies.create(args.company)
-        user = services.users.create(company.id, args.email, name=args.name, is_admin=args.admin)
-        if args.password_stdin:
+def user_create(
+    email: Email,
+    company: Annotated[str, typer.Option("--company", help="Company id or name; created if new.")],
+    name: Annotated[str, typer.Option("--name", help="The user's name.")] = "",
+    admin: Annotated[bool, typer.Option("--admin", help="A company admin.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read a portal password from stdin (first line).")
+    ] = False,
+) -> int:
+    with operator_services(settings()) as services:
+        found = services.companies.find(company) or services.companies.create(company)
+        user = services.users.create(found.id, email, name=name, is_admin=admin)
+        if password_stdin:
             services.users.set_password(user.id, read_password())
         issued = services.users.issue_token(user.id, "created by kb-service user create")
         emit(
             {
                 "user_id": user.id,
                 "email": user.email,
-                "company_id": company.id,
+                "company_id": found.id,
                 "is_admin": user.is_admin,
                 "token_id": issued.token.id,
                 "token": issued.secret,
@@ -94,12 +85,12 @@ def _user_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_set_password(settings: Settings, args: argparse.Namespace) -> int:
+def user_set_password(email: Email) -> int:
     password = read_password()
-    with operator_services(settings) as services:
-        user = services.users.by_email(args.email)
+    with operator_services(settings()) as services:
+        user = services.users.by_email(email)
         if user is None:
-            raise NotFound(f"No user {args.email}.")
+            raise NotFound(f"No user {email}.")
         services.users.set_password(user.id, password)
         emit({"user_id": user.id, "email": user.email, "password_set": True})
     return 0

@@ -1,67 +1,74 @@
 """`kb-service eval run QUESTIONS.jsonl --kb ID --url URL --key KEY`: evaluate a knowledge base's
-retrieval through the HTTP API (`POST /v1/knowledge-bases/{kb}/evaluations`), so it measures the
-deployed service exactly as apps see it. Each line of the file is one question:
-`{"query": "...", "relevant": [{"mx_object_id": "..."}, {"document_id": "...", "grade": 2}]}`."""
+retrieval through the HTTP API (`POST /v1/knowledge-bases/{kb}/evaluations`, through the Python
+client), so it measures the deployed service exactly as apps see it. Each line of the file is one
+question: `{"query": "...", "relevant": [{"mx_object_id": "..."}, {"document_id": "...", "grade": 2}]}`."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import httpx
+import typer
 from pydantic import ValidationError
 
-from kb_service.cli._common import Commands, emit
-from kb_service.config import Settings
+from kb_service.cli._common import KbOption, KeyOption, ProfileOption, UrlOption, emit
+from kb_service.cli._connection import connection
 from kb_service.errors import InvalidInput
 from schemas.evaluation import EvaluationQuestion
 
 WORST = 5
 
 
-def add_commands(sub: Commands, common: argparse.ArgumentParser) -> None:
-    evaluation = sub.add_parser("eval", parents=[common], help="Evaluate retrieval through the HTTP API.")
-    actions = evaluation.add_subparsers(required=True, metavar="ACTION")
-    run = actions.add_parser("run", parents=[common], help="Run labelled questions; print the figures.")
-    run.add_argument("questions", type=Path, help="JSON Lines: one {query, relevant} object per line.")
-    run.add_argument("--kb", required=True, help="Knowledge base id.")
-    run.add_argument("--url", default="http://127.0.0.1:8000", help="The service's base URL.")
-    run.add_argument("--key", required=True, help="An API key of the knowledge base.")
-    run.add_argument(
-        "--mode",
-        dest="modes",
-        action="append",
-        choices=["vector", "keyword", "hybrid"],
-        help="A search mode to evaluate; repeat for several (default: vector).",
-    )
-    run.add_argument("--k", type=int, default=10, help="The cutoff: results per search (default 10).")
-    run.add_argument("--collection", dest="collections", action="append", help="Limit to a collection.")
-    run.add_argument("--filter", default=None, help="A JSON search filter applied to every question.")
-    run.add_argument("--name", default=None, help="A label to compare runs by.")
-    run.add_argument("--timeout", type=float, default=900.0, help="Seconds to wait for the run.")
-    # Tests hand in an httpx transport (the app in-process); by default it is the network.
-    run.set_defaults(handler=_run, transport=None)
+class Mode(StrEnum):
+    vector = "vector"
+    keyword = "keyword"
+    hybrid = "hybrid"
 
 
-def _run(_settings: Settings, args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {
-        "questions": read_questions(args.questions),
-        "modes": args.modes or ["vector"],
-        "k": args.k,
-        "collections": args.collections,
-        "filter": _json_option(args.filter, "--filter"),
-        "name": args.name,
-    }
-    headers = {"Authorization": f"Bearer {args.key}"}
-    with httpx.Client(base_url=args.url, transport=args.transport, timeout=args.timeout) as client:
-        response = client.post(f"/v1/knowledge-bases/{args.kb}/evaluations", json=body, headers=headers)
-    if response.status_code != 201:
-        sys.stderr.write(response.text + "\n")
-        return 2
-    emit(headline(response.json()))
+def register(app: typer.Typer) -> None:
+    evaluation = typer.Typer(help="Evaluate retrieval through the HTTP API.", no_args_is_help=True)
+    evaluation.command("run", help="Run labelled questions; print the figures.")(run)
+    app.add_typer(evaluation, name="eval")
+
+
+def run(
+    questions: Annotated[Path, typer.Argument(help="JSON Lines: one {query, relevant} object per line.")],
+    kb: KbOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
+    profile: ProfileOption = None,
+    modes: Annotated[
+        list[Mode] | None,
+        typer.Option(
+            "--mode",
+            help="A search mode to evaluate; repeat for several (default: vector).",
+        ),
+    ] = None,
+    k: Annotated[int, typer.Option("--k", help="The cutoff: results per search.")] = 10,
+    collections: Annotated[
+        list[str] | None, typer.Option("--collection", help="Limit to a collection; repeat for several.")
+    ] = None,
+    filter: Annotated[
+        str | None, typer.Option("--filter", help="A JSON search filter applied to every question.")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A label to compare runs by.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the run.")] = 900.0,
+) -> int:
+    asked = read_questions(questions)
+    target = connection(url, key, profile, kb)
+    with target.client(timeout=timeout) as client:
+        result = client.run_evaluation(
+            target.kb_id(),
+            asked,
+            modes=[m.value for m in modes] if modes else ["vector"],
+            k=k,
+            collections=collections or None,
+            filter=json_option(filter, "--filter"),
+            name=name,
+        )
+    emit(headline(result.model_dump(mode="json")))
     return 0
 
 
@@ -104,10 +111,10 @@ def headline(run: dict[str, Any]) -> dict[str, Any]:
     return {**summary, "worst_questions": worst}
 
 
-def _json_option(raw: str | None, option: str) -> Any:
+def json_option(raw: str | None, option: str) -> Any:
     if raw is None:
         return None
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{option} is not valid JSON: {exc.msg}.") from None
+        raise InvalidInput(f"{option} is not valid JSON: {exc.msg}.", details={"field": option}) from None

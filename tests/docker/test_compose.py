@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel
 from sqlalchemy.engine import make_url
 
-from kb_service.cli import _parser
+from kb_service.cli import check_args
 from kb_service.config import OpenSearchStoreSettings, Settings
 from kb_service.ops.router import router as ops_router
 from kb_service.queue.broker import make_celery
@@ -226,7 +226,7 @@ def test_api_is_published_and_opensearch_only_on_loopback(services: dict[str, An
 def test_kb_service_commands_parse_with_the_real_cli(services: dict[str, Any], name: str) -> None:
     command = services[name]["command"]
     assert command[0] == "kb-service"
-    _parser().parse_args(command[1:])  # exits (fails the test) on an unknown command or flag
+    check_args(command[1:])  # raises (fails the test) on an unknown command or flag
 
 
 def test_api_healthcheck_asks_ready_on_the_port_the_api_listens_on(services: dict[str, Any]) -> None:
@@ -565,5 +565,5 @@ def test_image_healthcheck_probes_health_and_default_command_runs_the_api() -> N
     assert "/health" in {getattr(route, "path", None) for route in ops_router.routes}
     command = json.loads(next(i.args for i in stage if i.keyword == "CMD"))
     assert command[0] == "kb-service"
-    arguments = _parser().parse_args(command[1:])
-    assert (arguments.host, arguments.port) == ("0.0.0.0", 8000)
+    arguments = check_args(command[1:])
+    assert (arguments["host"], arguments["port"]) == ("0.0.0.0", 8000)

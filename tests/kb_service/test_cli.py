@@ -169,3 +169,39 @@ def test_key_revoke_of_a_kb_key_revokes_its_paired_embeddings_key(
     assert [(k["key_id"], k["paired_with_key_id"], k["revoked"]) for k in embeddings_keys] == [
         (paired_id, key["key_id"], True)
     ]
+
+
+def test_provision_deprovision_and_cancel_as_a_company_admin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KB_DATA_DIR", raising=False)
+    data = str(tmp_path / "instance")
+    _run(capsys, "company", "create", "--name", "Acme", "--cloud-tokens", "50", "--data-dir", data)
+    admin = "ada@acme.example"
+    _run(capsys, "user", "create", "--email", admin, "--company", "Acme", "--admin", "--data-dir", data)
+    request = tmp_path / "provision.json"
+    request.write_text(
+        json.dumps(
+            {
+                "type": "text_generation",
+                "display_name": "Assistant",
+                "environment": "Production",
+                "region": "eu-central-1",
+                "models": ["anthropic.claude-haiku-4-5"],
+                "plan": "S",
+                "created_for": {"name": "Ada", "email": admin},
+            }
+        )
+    )
+    provisioned = _run(
+        capsys, "resource", "provision", "--as", admin, "--request", str(request), "--data-dir", data
+    )
+    assert isinstance(provisioned, dict)
+    resource = provisioned
+    assert provisioned["invitation"] is None  # created for a company user: no invitation
+    scheduled = _run(capsys, "resource", "deprovision", "--as", admin, resource["id"], "--data-dir", data)
+    assert isinstance(scheduled, dict) and scheduled["deprovision_on"]
+    cancelled = _run(
+        capsys, "resource", "cancel-deprovision", "--as", admin, resource["id"], "--data-dir", data
+    )
+    assert isinstance(cancelled, dict) and cancelled["deprovision_on"] is None

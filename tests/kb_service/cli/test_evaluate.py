@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from kb_service.cli import _parser
+from kb_service.cli import main
 from kb_service.config import Settings
 from tests.conftest import KB, Drainer
 
@@ -29,10 +29,7 @@ class _AppTransport(httpx.BaseTransport):
 
 
 def _eval(client: TestClient, settings: Settings, *argv: str) -> int:
-    args = _parser().parse_args(["eval", "run", *argv])
-    args.transport = _AppTransport(client)
-    code: int = args.handler(settings, args)
-    return code
+    return main(["eval", "run", *argv, "--data-dir", str(settings.data_dir)], transport=_AppTransport(client))
 
 
 def test_eval_run_posts_the_questions_and_prints_the_figures(
@@ -78,14 +75,14 @@ def test_eval_run_posts_the_questions_and_prints_the_figures(
 
 
 def test_a_bad_line_is_refused_naming_it(
-    client: TestClient, kb: KB, settings: Settings, tmp_path: Path
+    client: TestClient, kb: KB, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from kb_service.errors import InvalidInput
-
     questions = tmp_path / "questions.jsonl"
     questions.write_text('{"query": "ok", "relevant": [{"mx_object_id": "a"}]}\n{"query": "no relevant"}\n')
-    with pytest.raises(InvalidInput, match=r"questions.jsonl:2: relevant"):
-        _eval(client, settings, str(questions), "--kb", kb.id, "--key", kb.key)
+    assert _eval(client, settings, str(questions), "--kb", kb.id, "--key", kb.key) == 2
+    error = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert error["error"]["code"] == "invalid_input"
+    assert "questions.jsonl:2: relevant" in error["error"]["message"]
 
 
 def test_an_api_error_is_printed_and_exits_2(

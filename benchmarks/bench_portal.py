@@ -103,7 +103,7 @@ def seed(container: Container, documents: int, activity: int, months: int, rng: 
         common = {
             "environment": "Production",
             "region": "eu-central-1",
-            "created_for": {"name": "Dana Dev", "email": "dana@bench.example"},
+            "created_for": {"name": "Ada Admin", "email": ADMIN},
         }
         embeddings = provisioning.provision(
             actor,

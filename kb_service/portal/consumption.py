@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -19,6 +20,7 @@ from kb_service.clock import today
 from kb_service.consumption.service import Series, Summary
 from kb_service.deps import ClockDep, ServicesDep
 from kb_service.errors import NotFound
+from kb_service.portal.formatting import day
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
 from kb_service.portal.web import PREFIX, PageDep, PortalActorDep
 from schemas.consumption import Range
@@ -51,16 +53,37 @@ def _model_names(model_ids: list[str]) -> str:
     return ", ".join(names)
 
 
-def chart_data(series: Series) -> dict[str, Any]:
-    """The JSON block `consumption.js` draws from: one value per day of the range, zeros included."""
+def chart_data(series: Series, until: date | None = None) -> dict[str, Any]:
+    """The JSON block `consumption.js` draws from: one value per day of the range, zeros included.
+
+    `until` (exclusive; the refill day for the BM range) extends the axis past today with empty
+    days (`null`, no bar), so the bundle month is shown whole. Labels read as every date of the
+    portal ("June 25, 2026", `formatting.day`); `allocation` is drawn as the dashed line on every
+    range.
+    """
+    future: list[date] = []
+    if until is not None:
+        day_ = series.end + timedelta(days=1)
+        while day_ < until:
+            future.append(day_)
+            day_ += timedelta(days=1)
+    empty: list[None] = [None] * len(future)
     return {
-        "labels": [d.date.isoformat() for d in series.days],
-        "genai_units": [round(d.genai_units, 4) for d in series.days],
-        "input_tokens": [d.input_tokens for d in series.days],
-        "output_tokens": [d.output_tokens for d in series.days],
-        "api_calls": [d.api_calls for d in series.days],
+        "labels": [day(d.date) for d in series.days] + [day(d) for d in future],
+        "genai_units": [round(d.genai_units, 4) for d in series.days] + empty,
+        "input_tokens": [d.input_tokens for d in series.days] + empty,
+        "output_tokens": [d.output_tokens for d in series.days] + empty,
+        "api_calls": [d.api_calls for d in series.days] + empty,
         "allocation": series.allocation_gu,
+        "today": len(series.days) - 1,
     }
+
+
+def percent_text(summary: Summary) -> str:
+    """ "12.5%"; usage too small for one decimal reads "<0.1%", not "0.0%"."""
+    if summary.usage.used_gu > 0 and summary.percent < 0.1:
+        return "<0.1%"
+    return f"{summary.percent}%"
 
 
 def export_filename(display_name: str, range_: Range, day: str) -> str:
@@ -73,13 +96,17 @@ def export_filename(display_name: str, range_: Range, day: str) -> str:
 def page_context(frame: ResourceFrame, summary: Summary, series: Series, range_: Range) -> dict[str, Any]:
     """What `consumption.html` shows besides the frame: the service's figures, arranged."""
     days = series.days
+    # BM covers the whole bundle month: the days after today are on the axis, empty.
+    until = summary.usage.period.end if range_ == "BM" else None
     return {
         "summary": summary,
         "usage": summary.usage,
         "model_names": _model_names(frame.resource.models),
         "series": series,
         "days": days,
-        "chart": chart_data(series),
+        "chart": chart_data(series, until),
+        "range_end": until - timedelta(days=1) if until else series.end,
+        "percent_text": percent_text(summary),
         "has_usage": any(d.api_calls or d.input_tokens or d.output_tokens or d.genai_units for d in days),
         "embeddings": frame.resource.type == "embeddings",
         "range": range_,

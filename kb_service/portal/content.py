@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from kb_service.auth.access import Permission
 from kb_service.auth.principals import Actor
+from kb_service.clock import today
 from kb_service.deps import ServicesDep
 from kb_service.errors import KBError, NotFound
 from kb_service.knowledge.models import Document, WorkStatus
@@ -24,8 +25,10 @@ from kb_service.knowledge.service import KnowledgeService, Upload
 from kb_service.portal.formatting import moment
 from kb_service.portal.layout import resource_frame
 from kb_service.portal.web import PREFIX, CsrfChecked, Page, PageDep, PortalActorDep
+from kb_service.resources.lifecycle import deprovisioned_on, scheduled_deprovisioning
 from kb_service.resources.models import Resource, ResourceType
 from kb_service.services import Services
+from schemas.knowledge import MetadataPatch
 from schemas.retrieval import SearchRequest
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -137,9 +140,15 @@ def _content_page(
     request, actor = page.request, page.actor
     kb = knowledge_base(services, actor, resource_id)
     frame = resource_frame(services, actor, resource_id)
-    knowledge = services.knowledge(kb, actor.email)
     view = DocumentsView.of(request)
-    documents, total = view.documents(knowledge)
+    # Once deprovisioning took effect the KB has no index: nothing is listed, the forms are off.
+    gone_on = deprovisioned_on(kb, today(services.clock))
+    documents: list[Document] = []
+    total, collections = 0, []
+    if gone_on is None:
+        knowledge = services.knowledge(kb, actor.email)
+        documents, total = view.documents(knowledge)
+        collections = knowledge.collections()
     activity_number = _page_number(request.query_params.get("activity"))
     activity_rows_, activity_total = activity_page(services, actor, kb.id, activity_number)
     base = f"{PREFIX}/resources/{kb.id}"
@@ -166,11 +175,15 @@ def _content_page(
             for name, page in (("newer", activity_pager["previous"]), ("older", activity_pager["next"]))
             if page
         },
-        "collections": knowledge.collections(),
+        "collections": collections,
+        "deprovisioned_on": gone_on,
+        "deprovision_scheduled_on": scheduled_deprovisioning(kb, today(services.clock)),
         "search": None,
         "hits": None,
         "upload_error": None,
         "search_error": None,
+        "metadata_error": None,
+        "edited": request.query_params.get("edited"),
         "uploaded": _count(request.query_params.get("uploaded")),
         "deleted": _notice(request.query_params.get("deleted")),
         **extra,
@@ -218,9 +231,9 @@ def upload_documents(
     meta_value: Annotated[list[str] | None, Form()] = None,
     pdf_password: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    knowledge = knowledge_of(services, page.actor, resource_id)
     metadata = metadata_rows(meta_key or [], meta_value or [])
     try:
+        knowledge = knowledge_of(services, page.actor, resource_id)
         for file in files:
             knowledge.upload(
                 Upload(file.filename or "", file.content_type, file.file),
@@ -287,6 +300,34 @@ def delete_document(
     # Back to the page of the table the row was on; rebuilt from known fields, never echoed as sent.
     shown = DocumentsView.parse(dict(parse_qsl(view.removeprefix("?")))).query()
     target = f"{PREFIX}/resources/{resource_id}/content{shown}{'&' if shown else '?'}deleted=document"
+    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/resources/{resource_id}/content/documents/{document_id}/metadata", dependencies=[CsrfChecked])
+def edit_document_metadata(
+    page: PageDep,
+    resource_id: str,
+    document_id: str,
+    services: ServicesDep,
+    meta_key: Annotated[list[str] | None, Form()] = None,
+    meta_value: Annotated[list[str] | None, Form()] = None,
+    view: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """The row's metadata replaced by the form's rows (a cleared key drops it), through the same
+    `update_document_metadata` as `PATCH …/documents/{id}`: a metadata job, nothing re-embedded."""
+    metadata = metadata_rows(meta_key or [], meta_value or [])
+    try:
+        knowledge = knowledge_of(services, page.actor, resource_id)
+        knowledge.update_document_metadata(document_id, MetadataPatch(metadata=metadata))
+    except KBError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        # The rows as sent come back in the row's form, next to the message.
+        error = {"document_id": document_id, "message": exc.message, "rows": list(metadata.items())}
+        extra = {"metadata_error": error}
+        return _content_page(page, services, resource_id, extra, exc.status_code)
+    shown = DocumentsView.parse(dict(parse_qsl(view.removeprefix("?")))).query()
+    target = f"{PREFIX}/resources/{resource_id}/content{shown}{'&' if shown else '?'}edited={document_id}"
     return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
 

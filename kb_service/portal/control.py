@@ -21,6 +21,7 @@ from kb_service.capacity.plans import PLAN_PRICES
 from kb_service.deps import ServicesDep
 from kb_service.errors import Forbidden, InvalidInput, KBError
 from kb_service.portal.formatting import day, plan_capacity
+from kb_service.portal.free_tokens import shortage
 from kb_service.portal.web import PREFIX, CsrfChecked, Page, PageDep
 from kb_service.resources.models import ResourceStatus, ResourceType
 from kb_service.resources.presenters import resource_out
@@ -87,6 +88,7 @@ def _rows(
                 "linked_kbs": linked.get(r.id, []),
                 "embeddings_name": names.get(r.embeddings_resource_id or ""),
                 "can_deprovision": r.status not in ENDED,
+                "can_cancel_deprovision": r.status == ResourceStatus.DEPROVISIONING_SCHEDULED,
                 "can_resize": sized,
                 "plan_prices": dict(PLAN_PRICES[r.type]) if r.plan and sized else {},
                 "refill_on": refill,
@@ -111,6 +113,8 @@ class ControlPage:
 
     def prerequisites(self) -> dict[str, Any]:
         problem = self.services.resources.prerequisite_problem(self.actor)
+        # Said up front: no free Cloud Tokens for even the smallest size (free_tokens.shortage).
+        problem = problem or shortage(self.services.companies.balance(self.actor.company_id))
         return {"problem": problem, "platform_problem": problem == PLATFORM_ACCOUNT_WARNING}
 
     def overview(self, state: Overview, status_code: int = 200) -> HTMLResponse:
@@ -151,22 +155,27 @@ def control_overview(
     done: str | None = None,
     resource: str | None = None,
 ) -> HTMLResponse:
-    notice = _notice(page.actor, page.services.resources, done, resource)
+    notice = _notice(page.actor, page.services, done, resource)
     return page.overview(Overview(current_type=type, notice=notice))
 
 
-def _notice(
-    actor: Actor, resources: ResourceService, done: str | None, resource_id: str | None
-) -> str | None:
+def _notice(actor: Actor, services: Services, done: str | None, resource_id: str | None) -> str | None:
     # Composed from the resource itself, never from the query string: the visitor may edit that.
     if done is None or resource_id is None:
         return None
+    resources = services.resources
     try:
         view = resources.get(actor, resource_id)
     except KBError:
         return None
     out, name = resource_out(view), view.resource.display_name
     if done == "provisioned":
+        invited = [i.email for i in services.teams.pending(actor, resource_id)]
+        if out.created_for is not None and out.created_for.email.lower() in invited:
+            return (
+                f"{name} was provisioned. {out.created_for.email} is not a user of the company and was "
+                "sent an external invitation: it is among the pending invitations of its Team tab."
+            )
         return f"{name} was provisioned."
     if done == "deprovision" and out.deprovision_on:
         return f"{name} will be deprovisioned on {day(out.deprovision_on)}; it stays usable until then."
@@ -177,6 +186,8 @@ def _notice(
         return f"{name} now has {plan_capacity(view, out.genai_units_per_month)}."
     if done == "cancelled":
         return f"The scheduled change of {name} was cancelled."
+    if done == "deprovision_cancelled":
+        return f"The deprovisioning of {name} was cancelled; it stays provisioned."
     return None
 
 
@@ -191,6 +202,15 @@ def deprovision(resource_id: str, page: ControlPageDep) -> Response:
     except KBError as exc:
         return page.refused(exc)
     return done("deprovision", resource_id)
+
+
+@router.post("/control/resources/{resource_id}/deprovision/cancel", dependencies=[CsrfChecked])
+def cancel_deprovision(resource_id: str, page: ControlPageDep) -> Response:
+    try:
+        page.services.resources.cancel_deprovision(page.actor, resource_id)
+    except KBError as exc:
+        return page.refused(exc)
+    return done("deprovision_cancelled", resource_id)
 
 
 @router.post("/control/resources/{resource_id}/capacity", dependencies=[CsrfChecked])

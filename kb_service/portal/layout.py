@@ -28,17 +28,21 @@ class Tab:
     label: str
 
 
+OVERVIEW = Tab("overview", "Overview")
 CONTENT = Tab("content", "Content")
+EVALUATIONS = Tab("evaluations", "Evaluations")
 CONSUMPTION = Tab("consumption", "Consumption")
+TRY_IT = Tab("try", "Try it")
 TEAM = Tab("team", "Team")
 KEYS = Tab("keys", "Keys")
+ACTIVITY = Tab("activity", "Activity")
 SETTINGS = Tab("settings", "Settings")
 
 # In the order they are shown; the first one a user may open is the resource's landing tab.
 TABS_BY_TYPE: dict[str, tuple[Tab, ...]] = {
-    ResourceType.KNOWLEDGE_BASE: (CONTENT, TEAM, KEYS, SETTINGS),
-    ResourceType.EMBEDDINGS: (CONSUMPTION, TEAM, KEYS, SETTINGS),
-    ResourceType.TEXT_GENERATION: (CONSUMPTION, TEAM, KEYS, SETTINGS),
+    ResourceType.KNOWLEDGE_BASE: (OVERVIEW, CONTENT, EVALUATIONS, TEAM, KEYS, ACTIVITY, SETTINGS),
+    ResourceType.EMBEDDINGS: (OVERVIEW, CONSUMPTION, TRY_IT, TEAM, KEYS, ACTIVITY, SETTINGS),
+    ResourceType.TEXT_GENERATION: (OVERVIEW, CONSUMPTION, TRY_IT, TEAM, KEYS, ACTIVITY, SETTINGS),
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 import structlog
 from fastapi import APIRouter, FastAPI, Form, Request, status
@@ -16,9 +17,27 @@ from fastapi.staticfiles import StaticFiles
 
 from kb_service.deps import ClockDep, ServicesDep
 from kb_service.errors import KBError
-from kb_service.portal import consumption, content, control, invitations, keys, provision, settings, team
+from kb_service.portal import (
+    account,
+    activity,
+    company,
+    consumption,
+    content,
+    control,
+    docs,
+    evaluations,
+    invitations,
+    keys,
+    overview,
+    provision,
+    settings,
+    team,
+    try_it,
+)
 from kb_service.portal.formatting import plan_capacity
 from kb_service.portal.layout import ResourceFrameDep
+from kb_service.portal.next_page import DEFAULT as DEFAULT_PAGE
+from kb_service.portal.next_page import after_sign_in, safe_next
 from kb_service.portal.sessions import COOKIE_NAME
 from kb_service.portal.web import (
     PREFIX,
@@ -53,10 +72,15 @@ def portal_root() -> RedirectResponse:
 
 @router.get("/sign-in")
 def sign_in_page(
-    request: Request, codec: CodecDep, clock: ClockDep, portal_session: PortalSessionDep
+    request: Request,
+    codec: CodecDep,
+    clock: ClockDep,
+    portal_session: PortalSessionDep,
+    next: str | None = None,
 ) -> HTMLResponse:
     visitor = portal_session or codec.new(None, clock.now())
-    return render(request, "sign_in.html", {"error": None}, codec=codec, portal_session=visitor)
+    context = {"error": None, "next": safe_next(next)}
+    return render(request, "sign_in.html", context, codec=codec, portal_session=visitor)
 
 
 @router.post("/sign-in", dependencies=[CsrfChecked])
@@ -68,12 +92,13 @@ def sign_in(
     portal_session: PortalSessionDep,
     email: Annotated[str, Form()],
     password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "",
 ) -> Response:
     assert portal_session is not None  # check_csrf refuses a post without a session
     try:
         actor = services.sign_in.sign_in(email, password, client_address(request))
     except KBError as exc:
-        context = {"error": exc.message, "email": email}
+        context = {"error": exc.message, "email": email, "next": safe_next(next)}
         refused = render(
             request,
             "sign_in.html",
@@ -85,7 +110,7 @@ def sign_in(
         if isinstance(exc, TooManySignInAttempts):
             refused.headers["Retry-After"] = str(exc.retry_after_seconds)
         return refused
-    response = RedirectResponse(f"{PREFIX}/resources", status_code=status.HTTP_303_SEE_OTHER)
+    response = RedirectResponse(after_sign_in(next), status_code=status.HTTP_303_SEE_OTHER)
     # A fresh nonce on sign-in: a session planted before it is worth nothing after.
     password_hash = services.users.get(actor.user_id).password_hash
     set_session_cookie(response, request, codec, codec.new(actor.user_id, clock.now(), password_hash))
@@ -115,7 +140,7 @@ def resources_page(
 
 @router.get("/resources/{resource_id}")
 def resource_landing(frame: ResourceFrameDep) -> RedirectResponse:
-    """A resource's first tab (Content for a KB, Consumption otherwise)."""
+    """A resource's first tab: its Overview."""
     target = f"{PREFIX}/resources/{frame.resource.id}/{frame.tabs[0].slug}"
     return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
@@ -123,8 +148,13 @@ def resource_landing(frame: ResourceFrameDep) -> RedirectResponse:
 # --- wiring -------------------------------------------------------------------------------------
 
 
-async def _sign_in_required(_request: Request, _exc: Exception) -> RedirectResponse:
-    return RedirectResponse(f"{PREFIX}/sign-in", status_code=status.HTTP_303_SEE_OTHER)
+async def _sign_in_required(request: Request, _exc: Exception) -> RedirectResponse:
+    # A page asked for without a session comes back after sign-in (`next`, checked by safe_next).
+    asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    back = safe_next(asked) if request.method == "GET" else None
+    back = None if back == DEFAULT_PAGE else back  # where sign-in lands anyway
+    target = f"{PREFIX}/sign-in" + (f"?{urlencode({'next': back})}" if back else "")
+    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
 
 async def _csrf_rejected(request: Request, _exc: Exception) -> HTMLResponse:
@@ -137,6 +167,11 @@ async def _csrf_rejected(request: Request, _exc: Exception) -> HTMLResponse:
 def install_portal(app: FastAPI) -> None:
     app.include_router(router)
     for page in (content, consumption, team, keys, settings, control, provision, invitations):
+        app.include_router(page.router)
+    app.include_router(activity.router)
+    for page in (account, company):
+        app.include_router(page.router)
+    for page in (overview, try_it, docs, evaluations):
         app.include_router(page.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="portal-static")
     app.add_exception_handler(SignInRequired, _sign_in_required)

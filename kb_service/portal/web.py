@@ -15,6 +15,7 @@ from kb_service.auth.principals import Actor, actor_of
 from kb_service.deps import ClockDep, ContainerDep, ServicesDep
 from kb_service.errors import KBError, NotFound
 from kb_service.portal.formatting import RESOURCE_TYPE_LABELS, compact, day, moment, thousands
+from kb_service.portal.quotas import plan_quota_table, resource_plan_quota
 from kb_service.portal.sessions import COOKIE_NAME, PortalSession, SessionCodec, load_secret
 from kb_service.services import Services
 
@@ -29,6 +30,8 @@ templates.env.filters["day"] = day
 templates.env.filters["moment"] = moment
 templates.env.globals["type_labels"] = RESOURCE_TYPE_LABELS
 templates.env.globals["day"] = day
+templates.env.globals["plan_quota_table"] = plan_quota_table
+templates.env.globals["resource_plan_quota"] = resource_plan_quota
 
 
 class SignInRequired(Exception):

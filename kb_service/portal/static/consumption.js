@@ -46,6 +46,8 @@
       pointStyle: "rect",
       order: 2,
     }];
+    // The allocation line on every range (future days of the bundle month included), never clipped
+    // by the chart's top edge: the axis always reaches a little above it.
     if (key === "genai_units" && data.allocation > 0) {
       datasets.push({
         type: "line",
@@ -57,6 +59,7 @@
         pointRadius: 0,
         pointHoverRadius: 0,
         pointStyle: "line",
+        clip: false,
         fill: false,
         order: 1,
       });
@@ -74,15 +77,25 @@
           legend: { display: datasets.length > 1, position: "bottom", labels: { color: ink, usePointStyle: true } },
           tooltip: {
             callbacks: {
-              label: function (item) { return item.dataset.label + ": " + exact(item.parsed.y); },
+              label: function (item) {
+                if (item.parsed.y === null) return item.dataset.label + ": not yet";
+                return item.dataset.label + ": " + exact(item.parsed.y);
+              },
             },
           },
         },
         scales: {
-          x: { ticks: { color: ink, maxRotation: 0, autoSkip: true, maxTicksLimit: 8 }, grid: { display: false } },
+          x: {
+            ticks: {
+              color: ink, maxRotation: 0, autoSkip: true, maxTicksLimit: 6,
+              // "June 25, 2026" without its year on the axis; the tooltip shows the whole date.
+              callback: function (value) { return String(this.getLabelForValue(value)).replace(/, \d{4}$/, ""); },
+            },
+            grid: { display: false },
+          },
           y: {
             beginAtZero: true,
-            suggestedMax: key === "genai_units" ? undefined : 1,
+            suggestedMax: key === "genai_units" ? (data.allocation > 0 ? data.allocation * 1.1 : undefined) : 1,
             ticks: { color: ink, precision: key === "genai_units" ? undefined : 0, callback: compact },
             grid: { color: grid },
           },

@@ -128,6 +128,7 @@ def seed_company(container: Container) -> str:
         users = services.users
         user = users.create(company.id, "admin@acme.example", name="Ada Admin", is_admin=True)
         users.set_password(user.id, PASSWORD)
+        users.create(company.id, "dana@acme.example", name="Dana Dev")  # whom the resources are for
         actor = actor_of(user)
         provisioning = services.resources
         common = {"environment": "Test", "region": "eu-central-1"}

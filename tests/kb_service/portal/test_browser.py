@@ -58,6 +58,7 @@ def test_sign_in_upload_search_and_sign_out_in_chromium(
     assert refused.status == 403
 
     page.get_by_role("link", name="Support tickets").click()
+    page.get_by_role("navigation", name="Resource sections").get_by_role("link", name="Content").click()
     expect(page.get_by_text("No documents yet.")).to_be_visible()
     page.get_by_label("TXT or PDF files").set_input_files(str(ticket))
     page.get_by_label("Collection", exact=True).fill("tickets")
@@ -115,7 +116,10 @@ def test_sign_in_upload_search_and_sign_out_in_chromium(
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{live_server.url}/portal/sign-in")
     page.goto(f"{live_server.url}/portal/resources/{kb_id}/content")
-    expect(page).to_have_url(f"{live_server.url}/portal/sign-in")
+    # Sign-in will return to the page asked for (next_page.safe_next).
+    expect(page).to_have_url(
+        f"{live_server.url}/portal/sign-in?next=%2Fportal%2Fresources%2F{kb_id}%2Fcontent"
+    )
     context.close()
     assert sorted(p.name for p in shots.iterdir()) == [
         "01-sign-in.png",

@@ -33,6 +33,7 @@ def seed_admin(container: Container, tokens: int) -> None:
         users = services.users
         user = users.create(company.id, ADMIN, name="Gina Admin", is_admin=True)
         users.set_password(user.id, PASSWORD)
+        users.create(company.id, "dana@globex.example", name="Dana Dev")  # whom the resources are for
 
 
 def test_provision_resize_and_deprovision_in_chromium(
@@ -62,7 +63,7 @@ def test_provision_resize_and_deprovision_in_chromium(
     page.get_by_label("Region", exact=True).select_option("eu-central-1")
     expect(models.locator("option", has_text="Light")).to_have_count(2)
     models.select_option("all-minilm-l6-v2")
-    page.get_by_label("Plan").select_option("tokens")
+    page.get_by_label("Plan", exact=True).select_option("tokens")
     page.get_by_label("Cloud Tokens").fill("10")
     page.get_by_label("Created for (name)").fill("Dana Dev")
     page.get_by_label("Created for (email)").fill("dana@")

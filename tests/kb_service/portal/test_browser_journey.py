@@ -46,6 +46,7 @@ def _seed_admin(container: Container) -> None:
         users = services.users
         admin = users.create(company.id, ADMIN, name="Ada Admin", is_admin=True)
         users.set_password(admin.id, PASSWORD)
+        users.create(company.id, "dana@acme.example", name="Dana Dev")  # whom the resources are for
 
 
 def _resource_id(container: Container, display_name: str) -> str:
@@ -138,7 +139,7 @@ def test_an_admin_provisions_fills_shares_and_deprovisions_a_knowledge_base(
     with page.context.expect_page() as opened:
         overview.get_by_role("link", name="Support tickets").click()
     page = opened.value
-    expect(page).to_have_url(f"{base}/portal/resources/{kb_id}/content")
+    expect(page).to_have_url(f"{base}/portal/resources/{kb_id}/overview")
     page.get_by_role("navigation", name="Resource sections").get_by_role("link", name="Keys").click()
     page.get_by_label("Description").fill("Support chatbot")
     page.get_by_role("button", name="Create key").click()
@@ -186,8 +187,7 @@ def test_an_admin_provisions_fills_shares_and_deprovisions_a_knowledge_base(
     # --- the embeddings resource meters what ingestion and search embedded ----------------------
     metered = _metered_input_tokens(live_container, embeddings_id)
     assert metered > 0
-    page.goto(f"{base}/portal/resources/{embeddings_id}")
-    expect(page).to_have_url(re.compile(rf"/portal/resources/{embeddings_id}/consumption"))
+    page.goto(f"{base}/portal/resources/{embeddings_id}/consumption")
     page.wait_for_selector("html[data-charts-ready]", state="attached")
     charted = page.evaluate(
         """() => {

@@ -80,7 +80,7 @@ def test_invite_an_external_member_who_joins_through_the_link(
     guest.screenshot(path=str(shots / "04-acceptance-page.png"), full_page=True)
     guest.get_by_role("button", name="Create account and join").click()
 
-    expect(guest).to_have_url(f"{base}/portal/resources/{kb_id}/content")
+    expect(guest).to_have_url(f"{base}/portal/resources/{kb_id}/overview")
     expect(guest.get_by_role("banner").get_by_text(GUEST)).to_be_visible()  # signed in as the new account
     tabs = guest.get_by_role("navigation", name="Resource sections")
     for label in ("Content", "Team", "Keys", "Settings"):

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from kb_service.catalog import get_model
 from kb_service.portal.consumption import export_filename
+from kb_service.portal.formatting import day as portal_day
 from kb_service.services import unit_of_work
 from tests.conftest import KB, Drainer, upload
 from tests.factories.controlplane import ControlPlane, TestUser
@@ -81,7 +82,9 @@ def test_an_embeddings_resource_shows_exactly_what_an_upload_metered(
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
     text = page.text
     assert _usage_figure(text) == summary["display"]
-    assert f"{summary['percent_used']}%" in text
+    percent = summary["percent_used"]
+    # Usage too small for one decimal reads "<0.1%" on the page (consumption.percent_text).
+    assert (f"{percent}%" if percent >= 0.1 or not summary["used_genai_units"] else "&lt;0.1%") in text
     refill = date.fromisoformat(summary["refill_on"])
     assert f"Bundle refills on <strong data-refill>{refill:%B} {refill.day}, {refill.year}</strong>" in text
     chart = _chart(text)
@@ -103,7 +106,7 @@ def test_an_embeddings_resource_shows_exactly_what_an_upload_metered(
         assert f'role="img" aria-label="{label}"' in text
     assert text.count("<summary>Show data</summary>") == 4
     # The "Show data" tables carry the same days as the charts.
-    assert text.count(f"<td>{datetime.now(UTC).date().isoformat()}</td>") == 4
+    assert text.count(f"<td>{portal_day(datetime.now(UTC).date())}</td>") == 4
 
     # The KB itself has no consumption page: its usage is on the embeddings resource.
     assert client.get(f"/portal/resources/{kb_resource['id']}/consumption").status_code == 404
@@ -153,12 +156,20 @@ def test_each_range_shows_its_days_and_the_seeds_figure(
         api = _json(
             client.get(f"/v1/resources/{resource_id}/consumption/daily?range={range_}", headers=admin.headers)
         )
-        assert chart["labels"] == [d["date"] for d in api["days"]]
-        assert chart["labels"][0] == start.isoformat()
-        assert chart["labels"][-1] == "2026-02-12"
-        assert len(chart["labels"]) == count
-        assert chart["api_calls"] == [d["api_calls"] for d in api["days"]]
-        assert chart["output_tokens"] == [d["output_tokens"] for d in api["days"]]
+        # Dates as everywhere in the portal; BM runs on to the bundle month's last day (9 March),
+        # the days after today empty (consumption.chart_data).
+        shown = len(api["days"])
+        assert chart["labels"][:shown] == [portal_day(date.fromisoformat(d["date"])) for d in api["days"]]
+        assert chart["labels"][0] == portal_day(start)
+        assert chart["labels"][shown - 1] == "February 12, 2026"
+        assert shown == count
+        if range_ == "BM":
+            assert chart["labels"][-1] == "March 9, 2026"
+            assert chart["api_calls"][shown:] == [None] * (len(chart["labels"]) - shown)
+        else:
+            assert len(chart["labels"]) == count
+        assert chart["api_calls"][:shown] == [d["api_calls"] for d in api["days"]]
+        assert chart["output_tokens"][:shown] == [d["output_tokens"] for d in api["days"]]
         assert _usage_figure(page.text) == summary["display"]
         current = [m.group(1) for m in _RANGE_LINK.finditer(page.text) if m.group(2)]
         assert current == [range_]
@@ -251,7 +262,8 @@ def test_an_unused_resource_shows_the_empty_state_and_empty_charts(
     assert "No usage in this period yet." in page.text
     assert _usage_figure(page.text) == "0 / 600"
     chart = _chart(page.text)
-    assert chart["api_calls"] == [0] * len(chart["labels"])
+    assert chart["api_calls"][: chart["today"] + 1] == [0] * (chart["today"] + 1)
+    assert set(chart["api_calls"][chart["today"] + 1 :]) <= {None}  # BM: the rest of the month
     assert page.text.count("<canvas data-chart=") == 4
     csv_text = client.get(f"/portal/resources/{embeddings['id']}/consumption.csv").text
     assert csv_text == "date,input_tokens,output_tokens\n"
@@ -311,7 +323,7 @@ def test_pages_without_a_session_redirect_to_sign_in(client: TestClient, control
     for path in ("consumption", "consumption.csv"):
         response = client.get(f"/portal/resources/{embeddings['id']}/{path}", follow_redirects=False)
         assert response.status_code == 303
-        assert response.headers["location"] == "/portal/sign-in"
+        assert response.headers["location"].startswith("/portal/sign-in?next=")
 
 
 def test_the_tab_is_offered_on_metered_resources_only(

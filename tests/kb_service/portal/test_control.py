@@ -17,6 +17,7 @@ CONTROL = "/portal/control"
 
 def _admin(control_plane: ControlPlane, *, tokens: int = 1000, **subscription: Any) -> TestUser:
     admin = with_password(control_plane, control_plane.admin(tokens=tokens, **subscription))
+    control_plane.colleague(admin)  # Dana Dev, whom the form's resources are created for
     sign_in(control_plane.client, admin.email)
     return admin
 

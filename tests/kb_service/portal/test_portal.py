@@ -321,9 +321,9 @@ def test_a_resource_opens_on_its_first_tab(client: TestClient, control_plane: Co
     email, embeddings_id, kb_id = _admin_with_kb(control_plane)
     sign_in(client, email)
     kb = client.get(f"/portal/resources/{kb_id}", follow_redirects=False)
-    assert kb.headers["location"] == f"/portal/resources/{kb_id}/content"
+    assert kb.headers["location"] == f"/portal/resources/{kb_id}/overview"
     embeddings = client.get(f"/portal/resources/{embeddings_id}", follow_redirects=False)
-    assert embeddings.headers["location"] == f"/portal/resources/{embeddings_id}/consumption"
+    assert embeddings.headers["location"] == f"/portal/resources/{embeddings_id}/overview"
     page = client.get(f"/portal/resources/{kb_id}/content")
     tabs = page.text[page.text.index('aria-label="Resource sections"') :]
     for label in ("Content", "Team", "Keys", "Settings"):

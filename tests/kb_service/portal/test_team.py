@@ -21,7 +21,12 @@ def _team(cp: ControlPlane, *, external: bool = True) -> tuple[TestUser, str]:
     admin = with_password(cp, cp.admin())
     if external:
         cp.client.patch("/v1/company", headers=admin.headers, json={"external_invitations_enabled": True})
-    return admin, cp.provision(admin, display_name="Assistant")["id"]
+    resource_id = cp.provision(admin, display_name="Assistant")["id"]
+    # Dana Dev, whom it is created for, joined its team; these tests start from an empty team.
+    members = f"/v1/resources/{resource_id}/members"
+    for member in cp.client.get(members, headers=admin.headers).json():
+        cp.client.delete(f"{members}/{member['user_id']}", headers=admin.headers)
+    return admin, resource_id
 
 
 def _post(client: TestClient, page_url: str, action: str, **data: str) -> Any:

@@ -19,6 +19,11 @@ class EmbeddedStoreSettings(BaseModel):
     kind: Literal["embedded"] = "embedded"
     # Where the per-knowledge-base vector files live; defaults to <data_dir>/vectors.
     path: Path | None = None
+    # What the in-memory indexes of all open KBs may hold (mapped snapshots included) before the
+    # least recently used are evicted (KB_VECTOR_STORE__MEMORY_BUDGET_BYTES); docs/embedded-store.md.
+    memory_budget_bytes: int = Field(default=8 << 30, ge=0)
+    # Keep an int8 copy of the vectors in each snapshot and scan it, rescoring exactly (recall 1.0).
+    int8: bool = False
 
 
 class OpenSearchStoreSettings(BaseModel):
@@ -177,6 +182,9 @@ class Settings(BaseSettings):
     default_embedding_model: str = "all-minilm-l6-v2"
     max_upload_bytes: int = 50 * 1024 * 1024
     max_chunks_per_request: int = 2000
+    # An uploaded document that would make more chunks fails with the reason, before anything is
+    # embedded (a small file can expand into a huge text).
+    max_chunks_per_document: int = Field(default=20_000, ge=1)
     log_level: str = "INFO"
     log_json: bool = True
     rerank: RerankSettings = Field(default_factory=RerankSettings)

@@ -19,24 +19,31 @@ from sqlalchemy.orm import Session
 from kb_service.activity.repository import ActivityRepository
 from kb_service.activity.service import ActivityService
 from kb_service.auth.access import Access
+from kb_service.auth.principals import Principal
 from kb_service.capacity.service import CapacityService
-from kb_service.clock import Clock
+from kb_service.capacity.tally import usage_tally_for
+from kb_service.clock import Clock, today
 from kb_service.companies.repository import CompanyRepository
 from kb_service.companies.service import CompanyService
 from kb_service.consumption.service import ConsumptionService
 from kb_service.container import Container
-from kb_service.db import session_scope
+from kb_service.db import checkpoint, session_scope
+from kb_service.errors import Gone, NotFound
 from kb_service.evaluation.repository import EvaluationRepository
 from kb_service.evaluation.service import EvaluationService
 from kb_service.gateway.service import GatewayService
 from kb_service.ingestion.service import IngestionService
+from kb_service.keys.cache import key_cache_for
 from kb_service.keys.repository import KeyRepository
 from kb_service.keys.service import KeyService
 from kb_service.knowledge.repository import KnowledgeRepository, WorkRepository
 from kb_service.knowledge.service import KnowledgeService
 from kb_service.metering.repository import UsageRepository
 from kb_service.metering.service import MeteringService
+from kb_service.openai_vector_stores.repository import VectorStoreRepository
+from kb_service.openai_vector_stores.service import StoreSummary, VectorStoreService
 from kb_service.queue.outbox import Outbox
+from kb_service.resources.lifecycle import ensure_serving
 from kb_service.resources.models import Resource
 from kb_service.resources.repository import ResourceRepository
 from kb_service.resources.service import ResourceService
@@ -131,7 +138,12 @@ class Services:
     @cached_property
     def keys(self) -> KeyService:
         return KeyService(
-            self.key_repository, self.resource_repository, self.access, self.activity, self.clock
+            self.key_repository,
+            self.resource_repository,
+            self.access,
+            self.activity,
+            self.clock,
+            key_cache_for(self.container.sessions),
         )
 
     @cached_property
@@ -150,7 +162,13 @@ class Services:
     @cached_property
     def capacity(self) -> CapacityService:
         return CapacityService(
-            self.resource_repository, self.usage_repository, self.companies, self.access, self.clock
+            self.resource_repository,
+            self.usage_repository,
+            self.companies,
+            self.access,
+            self.clock,
+            activity=self.activity,
+            tally=usage_tally_for(self.container.sessions),
         )
 
     @cached_property
@@ -193,10 +211,14 @@ class Services:
             self.container.store,
             self.clock,
             self.container.model_offer,
+            team_service=self.teams,
+            activity=self.activity,
         )
 
     def knowledge(self, kb: Resource, actor: str) -> KnowledgeService:
-        """The KB's content as `actor` (a user's email, or `key:<id>`) changes it."""
+        """The KB's content as `actor` (a user's email, or `key:<id>`) changes it; a KB whose
+        deprovisioning took effect is a 410 here, for every entry point (resources.lifecycle)."""
+        ensure_serving(kb, today(self.clock))
         return KnowledgeService(
             kb,
             self.knowledge_repository(kb.id),
@@ -208,6 +230,9 @@ class Services:
         )
 
     def retrieval(self, kb: Resource) -> RetrievalService:
+        """Search over the KB; refused (410) once its deprovisioning took effect, before any
+        embedding is made or metered."""
+        ensure_serving(kb, today(self.clock))
         settings = self.container.settings
         return RetrievalService(
             kb,
@@ -223,6 +248,26 @@ class Services:
         return EvaluationService(
             kb, EvaluationRepository(self.session, kb.id), self.retrieval(kb), self.clock, actor=actor
         )
+
+    def vector_stores(self, kb: Resource, actor: str) -> VectorStoreService:
+        """The KB as an OpenAI-compatible vector store, over `knowledge(kb)` and `retrieval(kb)`."""
+        settings = self.container.settings
+        return VectorStoreService(
+            kb,
+            VectorStoreRepository(self.session, kb.id),
+            self.knowledge(kb, actor),
+            lambda: self.retrieval(kb),
+            max_upload_bytes=settings.max_upload_bytes,
+            reranker_available=shared_reranker(settings.rerank, settings.cohere) is not None,
+        )
+
+    def reachable_vector_stores(self, principal: Principal) -> list[StoreSummary]:
+        """The vector stores an API key reaches: its KB while it serves; none for other keys."""
+        try:
+            kb = self.resources.knowledge_base_of(principal, principal.resource_id)
+            return [self.vector_stores(kb, principal.activity_actor).summary()]
+        except (NotFound, Gone):
+            return []
 
     # --- scheduled work -----------------------------------------------------------------------
 
@@ -261,4 +306,5 @@ def ingestion_service(container: Container, clock: Clock, *, worker_id: str) -> 
         container.settings,
         clock,
         worker_id=worker_id,
+        checkpoint=lambda: checkpoint(container.engine),
     )

@@ -35,7 +35,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from benchmarks.corpus import make_chunks
 
-PDFS = Path("/work/shared/pdfs")
+# The shared PDFs beside the checkout (../shared/pdfs), or KB_TEST_PDF_DIR.
+PDFS = Path(os.environ.get("KB_TEST_PDF_DIR", Path(__file__).resolve().parents[2] / "shared" / "pdfs"))
 # Text PDFs of the shared set, small to mid-sized (1 to 19 pages).
 PDF_NAMES = [
     "sf-002-trivial-libre-office-writer.pdf",

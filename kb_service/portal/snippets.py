@@ -110,18 +110,15 @@ def knowledge_base_snippets(kb_id: str, base: str) -> list[Snippet]:
             "kb-vector-store",
             "OpenAI vector-store search (openai client)",
             "python",
-            "\n".join(
+            _openai_python(
+                base,
                 [
-                    "import os",
-                    "from openai import OpenAI",
-                    "",
-                    f'client = OpenAI(base_url="{base}/v1", api_key=os.environ["KEY"])',
                     "page = client.vector_stores.search(",
                     f'    vector_store_id="{kb_id}", query="{question}", max_num_results=3',
                     ")",
                     "for hit in page.data:",
                     "    print(hit.score, hit.filename, hit.content[0].text)",
-                ]
+                ],
             ),
             "The knowledge base is the vector store; its collections and metadata are the attributes.",
         ),
@@ -161,20 +158,28 @@ def text_snippets(base: str, model: str | None) -> list[Snippet]:
             "chat-python",
             "With the openai client",
             "python",
-            "\n".join(
+            _openai_python(
+                base,
                 [
-                    "import os",
-                    "from openai import OpenAI",
-                    "",
-                    f'client = OpenAI(base_url="{base}/v1", api_key=os.environ["KEY"])',
                     "answer = client.chat.completions.create(",
                     f'    model="{model or ""}", messages=[{{"role": "user", "content": "Hello"}}]',
                     ")",
                     "print(answer.choices[0].message.content, answer.usage)",
-                ]
+                ],
             ),
         ),
     ]
+
+
+def _openai_python(base: str, lines: list[str]) -> str:
+    """A Python snippet with the official openai client pointed at this deployment."""
+    head = [
+        "import os",
+        "from openai import OpenAI",
+        "",
+        f'client = OpenAI(base_url="{base}/v1", api_key=os.environ["KEY"])',
+    ]
+    return "\n".join([*head, *lines])
 
 
 def embeddings_snippets(base: str, model: str | None) -> list[Snippet]:
@@ -194,18 +199,15 @@ def embeddings_snippets(base: str, model: str | None) -> list[Snippet]:
             "embeddings-python",
             "With the openai client",
             "python",
-            "\n".join(
+            _openai_python(
+                base,
                 [
-                    "import os",
-                    "from openai import OpenAI",
-                    "",
-                    f'client = OpenAI(base_url="{base}/v1", api_key=os.environ["KEY"])',
                     "vectors = client.embeddings.create(",
                     f'    model="{model or ""}", input=["a", "b"],',
                     '    extra_body={"input_type": "search_document"},',
                     ")",
                     "print(len(vectors.data[0].embedding), vectors.usage.prompt_tokens)",
-                ]
+                ],
             ),
         ),
     ]

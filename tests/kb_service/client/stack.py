@@ -5,61 +5,22 @@ data folder of the test's own; the KB, its key and a company admin made with the
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from kb_service.api import create_app
 from kb_service.cli import main
 from kb_service.container import Container
 from kb_service.embedders.factory import EmbedderRegistry
 from kb_service.migrations import upgrade
+from tests.conftest import PDF_DIR
+from tests.kb_service.portal.live import LiveServer
 from tests.workers.conftest import Mode, _base_env
 
-PDFS = Path("/work/shared/pdfs")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class LiveServer:
-    """The app under uvicorn in a thread (the network path the client and CLI take)."""
-
-    def __init__(self, container: Container) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            create_app(container=container), host="127.0.0.1", port=self.port, log_level="warning",
-            ws="none", lifespan="on",
-        )  # fmt: skip
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="client-live-server", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> LiveServer:
-        self._thread.start()
-        started = threading.Event()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the live server did not start")
-            started.wait(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
+PDFS = PDF_DIR  # ../shared/pdfs beside the checkout, or KB_TEST_PDF_DIR
 
 
 @dataclass

@@ -22,13 +22,13 @@ from kb_service.clock import SystemClock
 from kb_service.container import Container
 from kb_service.services import unit_of_work
 from schemas.resources import ProvisionRequest
-from tests.conftest import Drainer
+from tests.conftest import PDF_DIR, Drainer
 from tests.kb_service.portal.conftest import PASSWORD
 from tests.kb_service.portal.live import LiveServer
 
 pytestmark = pytest.mark.browser
 
-PDF = Path("/work/shared/pdfs/sf-pdflatex-4-pages.pdf")
+PDF = PDF_DIR / "sf-pdflatex-4-pages.pdf"
 CURL = shutil.which("curl")
 
 

@@ -13,6 +13,9 @@ time on `threads` intra-op threads (default: every CPU the process may use). The
 a worker wants "throughput" (threads sleep when idle, leaving the cores to other processes) and,
 when it runs N embedding processes on C cores, threads = C / N.
 
+One forward pass runs at a time; callers that arrive while it runs share the next pass (`_Passes`),
+so concurrent searches cost one pass per burst, not one each.
+
 If the export or the load fails, the embedder logs a warning and serves the same vectors through
 the torch `LocalEmbedder`, so a broken runtime costs speed, never a request.
 """
@@ -21,12 +24,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import structlog
 
 from kb_service.catalog import ModelSpec, get_model
@@ -53,8 +58,9 @@ log = structlog.get_logger(__name__)
 class _Session:
     session: Any
     variant: str
-    # One forward pass at a time: a run already uses every intra-op thread (see LocalEmbedder).
-    lock: threading.Lock
+    # One forward pass at a time (a run already uses every intra-op thread); calls that arrive while
+    # a pass runs share the next one.
+    passes: _Passes
 
 
 _sessions_lock = threading.Lock()
@@ -73,7 +79,9 @@ def _load(cache_dir: Path, settings: LocalEmbedderSettings) -> _Session | None:
         loaded: _Session | None = None
         try:
             loaded = _Session(
-                _load_session(cache_dir, variant, threads, settings.profile), variant, threading.Lock()
+                session := _load_session(cache_dir, variant, threads, settings.profile),
+                variant,
+                _Passes(session, settings.batch_size),
             )
         # Broad on purpose: any failure to export or load means "serve through torch instead".
         except Exception:
@@ -157,22 +165,98 @@ class OnnxEmbedder:
         if loaded is None:
             return self._fallback.embed(batch, input_type)
         encodings = window_tokenizer().encode_batch(batch)
-        vectors = np.empty((len(batch), self._dimension), dtype=np.float32)
-        input_tokens = 0
-        # Sorted by length, so each forward pass pads only to its own longest text.
-        order = sorted(range(len(batch)), key=lambda i: len(encodings[i].ids))
-        size = self._settings.batch_size
-        for start in range(0, len(order), size):
-            rows = order[start : start + size]
-            ids, mask, tokens = pad_batch([encodings[i] for i in rows])
-            with loaded.lock:
-                output = loaded.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-            if output.shape != (len(rows), self._dimension):
-                raise EmbedderError(
-                    f"{self.model_id} produced vectors of shape {output.shape}, "
-                    f"expected ({len(rows)}, {self._dimension})"
-                )
-            vectors[rows] = output
-            input_tokens += tokens
+        vectors = loaded.passes.run(encodings)
+        if vectors.shape != (len(batch), self._dimension):
+            raise EmbedderError(
+                f"{self.model_id} produced vectors of shape {vectors.shape}, "
+                f"expected ({len(batch)}, {self._dimension})"
+            )
+        input_tokens = sum(len(encoding.ids) for encoding in encodings)
         log.debug("embedders.onnx.embedded", model=self.model_id, texts=len(batch), input_tokens=input_tokens)
         return Embeddings(vectors=vectors, calls=(EmbeddingCall(input_tokens=input_tokens),))
+
+
+class _Ticket:
+    """One caller's texts waiting for (or in) a forward pass."""
+
+    __slots__ = ("encodings", "error", "vectors")
+
+    def __init__(self, encodings: list[Any]) -> None:
+        self.encodings = encodings
+        self.vectors: npt.NDArray[np.float32] | None = None
+        self.error: BaseException | None = None
+
+
+class _Passes:
+    """Forward passes of one session, one at a time, with the waiting callers coalesced.
+
+    A caller that finds the session idle runs its own texts at once (no added latency for a lone
+    query). Callers that arrive while a pass runs queue up; when it ends, the first of them runs
+    one pass for the queue (FIFO, up to `batch_size` texts, so nobody starves) and hands each its
+    rows. Under concurrent search traffic this turns sixteen one-text passes into one sixteen-text
+    pass: the model's per-pass cost is paid once, and the tokens of each caller are still its own.
+    Texts are sorted by length within a pass, so a batch pads only to its own longest text.
+    """
+
+    def __init__(self, session: Any, batch_size: int) -> None:
+        self._session = session
+        self._batch_size = batch_size
+        self._lock = threading.Condition()
+        self._queue: deque[_Ticket] = deque()
+        self._busy = False
+
+    def run(self, encodings: list[Any]) -> npt.NDArray[np.float32]:
+        ticket = _Ticket(encodings)
+        with self._lock:
+            self._queue.append(ticket)
+            while ticket.vectors is None and ticket.error is None:
+                if self._busy:
+                    self._lock.wait()
+                    continue
+                self._busy = True
+                taken = self._take()
+                self._lock.release()
+                try:
+                    self._forward(taken)
+                finally:
+                    self._lock.acquire()
+                    self._busy = False
+                    self._lock.notify_all()
+        if ticket.error is not None:
+            raise ticket.error
+        assert ticket.vectors is not None
+        return ticket.vectors
+
+    def _take(self) -> list[_Ticket]:
+        """The queue's head, then as many following tickets as fit in one batch."""
+        taken = [self._queue.popleft()]
+        rows = len(taken[0].encodings)
+        while self._queue and rows + len(self._queue[0].encodings) <= self._batch_size:
+            rows += len(self._queue[0].encodings)
+            taken.append(self._queue.popleft())
+        return taken
+
+    def _forward(self, tickets: list[_Ticket]) -> None:
+        try:
+            encodings = [encoding for ticket in tickets for encoding in ticket.encodings]
+            order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+            vectors: npt.NDArray[np.float32] | None = None
+            for start in range(0, len(order), self._batch_size):
+                rows = order[start : start + self._batch_size]
+                ids, mask, _ = pad_batch([encodings[i] for i in rows])
+                output = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+                if output.ndim != 2 or output.shape[0] != len(rows):
+                    raise EmbedderError(f"the graph produced vectors of shape {output.shape}")
+                if vectors is None:
+                    vectors = np.empty((len(encodings), output.shape[1]), dtype=np.float32)
+                vectors[rows] = output
+            assert vectors is not None
+        # Broad on purpose: whatever a pass raises is each of its callers' error, not the leader's.
+        except BaseException as exc:
+            for ticket in tickets:
+                ticket.error = exc
+            return
+        offset = 0
+        for ticket in tickets:
+            ticket.vectors = vectors[offset : offset + len(ticket.encodings)]
+            offset += len(ticket.encodings)

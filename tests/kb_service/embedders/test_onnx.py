@@ -6,6 +6,8 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from structlog.testing import capture_logs
 
 from kb_service.catalog import get_model
 from kb_service.config import LocalEmbedderSettings, Settings
-from kb_service.embedders.base import Embedder
+from kb_service.embedders.base import Embedder, Embeddings
 from kb_service.embedders.factory import build_embedder
 from kb_service.embedders.local import BUNDLED_MODEL_ID, LocalEmbedder, bundled_model_dir
 from kb_service.embedders.onnx import OnnxEmbedder, export_key, model_path
@@ -147,3 +149,71 @@ def test_a_warm_cache_embeds_without_importing_torch(
         [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=120
     )
     assert [line for line in done.stdout.splitlines() if line.startswith("heavy=")] == ["heavy="]
+
+
+class _GatedSession:
+    """A stand-in ONNX session: each pass records its batch, the first one waits for a gate, and a
+    row's vector is its first token id (so each caller can be checked to get its own rows)."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.batches: list[int] = []
+
+    def run(self, _outputs: object, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        ids = feeds["input_ids"]
+        self.batches.append(len(ids))
+        self.started.set()
+        self.gate.wait(10)
+        return [np.repeat(ids[:, 1:2].astype(np.float32), 4, axis=1)]
+
+
+def test_calls_waiting_for_a_pass_share_the_next_one_and_each_gets_its_own_rows() -> None:
+    from kb_service.embedders._onnx_graph import window_tokenizer
+    from kb_service.embedders.onnx import _Passes
+
+    session = _GatedSession()
+    passes = _Passes(session, batch_size=32)
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india"]
+    encodings = [window_tokenizer().encode(word) for word in words]
+    results: dict[int, np.ndarray] = {}
+
+    def call(i: int) -> None:
+        results[i] = passes.run([encodings[i]])
+
+    first = threading.Thread(target=call, args=(0,))
+    first.start()
+    assert session.started.wait(10)
+    rest = [threading.Thread(target=call, args=(i,)) for i in range(1, len(words))]
+    for thread in rest:
+        thread.start()
+    while len(passes._queue) < len(rest):  # every later caller is waiting for the busy session
+        time.sleep(0.001)
+    session.gate.set()
+    for thread in [first, *rest]:
+        thread.join(10)
+
+    assert session.batches == [1, len(rest)]  # a lone call at once, then the queue in one pass
+    for i, encoding in enumerate(encodings):
+        assert results[i].shape == (1, 4)
+        assert results[i][0, 0] == encoding.ids[1]
+
+
+def test_concurrent_queries_get_the_vectors_and_tokens_of_a_call_on_their_own(
+    onnx_embedder: OnnxEmbedder,
+) -> None:
+    texts = [f"question {i}: how are {'very ' * i}long queries padded?" for i in range(16)]
+    alone = [onnx_embedder.embed([text], "search_query") for text in texts]
+    together: dict[int, Embeddings] = {}
+
+    def call(i: int) -> None:
+        together[i] = onnx_embedder.embed([texts[i]], "search_query")
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for i, solo in enumerate(alone):
+        assert together[i].input_tokens == solo.input_tokens
+        assert float(together[i].vectors[0] @ solo.vectors[0]) >= 0.9999

@@ -56,10 +56,9 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class _Session:
-    session: Any
     variant: str
-    # One forward pass at a time (a run already uses every intra-op thread); calls that arrive while
-    # a pass runs share the next one.
+    # The ONNX session's forward passes, one at a time (a run already uses every intra-op thread);
+    # calls that arrive while a pass runs share the next one.
     passes: _Passes
 
 
@@ -78,11 +77,8 @@ def _load(cache_dir: Path, settings: LocalEmbedderSettings) -> _Session | None:
         started = time.perf_counter()
         loaded: _Session | None = None
         try:
-            loaded = _Session(
-                session := _load_session(cache_dir, variant, threads, settings.profile),
-                variant,
-                _Passes(session, settings.batch_size),
-            )
+            session = _load_session(cache_dir, variant, threads, settings.profile)
+            loaded = _Session(variant, _Passes(session, settings.batch_size))
         # Broad on purpose: any failure to export or load means "serve through torch instead".
         except Exception:
             log.warning("embedders.onnx.unavailable_using_torch", variant=variant, exc_info=True)

@@ -13,9 +13,10 @@ database once it is `REFRESH_S` old, and on every check once less than `NEAR_END
 allocation is left — near the end the check is exact across processes.
 
 Concurrent calls cannot overshoot by more than one call: the check reserves a place for its call
-until its usage is written (flushed: it counts at once, and is taken back if the unit of work rolls
-back) or its unit of work ends, and admits a call while others are in flight only if the total plus
-one largest-call-so-far for each of them (and for itself) stays below the allocation; otherwise it
+until its usage is written (flushed before the commit: it counts at once, and is taken back if the
+unit of work rolls back) or its unit of work ends (metering leaves its rows to the commit's flush),
+and admits a call while others are in flight only if the total plus one largest-call-so-far for
+each of them (and for itself) stays below the allocation; otherwise it
 waits for them (at most `WAIT_S`). So near the end calls run one at a time, and the call that
 crosses the allocation is the only one admitted past it. A call larger than any before (or, across
 processes, one per process) is the bound's only slack. A stream's usage is written when it ends, in
@@ -89,6 +90,7 @@ class UsageTally:
         # Keys of this tally's notes in `session.info` (another tally may listen to the same sessions).
         self._pending = f"kb_capacity_pending_{id(self)}"
         self._reserved = f"kb_capacity_reserved_{id(self)}"
+        self._committing = f"kb_capacity_committing_{id(self)}"
 
     # --- the check ------------------------------------------------------------------------------
 
@@ -164,13 +166,21 @@ class UsageTally:
     # --- what the sessions of the database report ----------------------------------------------
 
     def listen(self, sessions: sessionmaker[Session]) -> None:
+        event.listen(sessions, "before_commit", self._before_commit)
         event.listen(sessions, "after_flush", self._after_flush)
         event.listen(sessions, "after_commit", self._after_commit)
         event.listen(sessions, "after_transaction_end", self._after_transaction_end)
 
+    def _before_commit(self, session: Session) -> None:
+        session.info[self._committing] = True
+
     def _after_flush(self, session: Session, _context: Any) -> None:
         """Usage written by a unit of work counts at once (provisionally) and frees the place its
-        call reserved, so waiting calls re-check without waiting for the commit."""
+        call reserved, so waiting calls re-check without waiting for the commit — unless the flush
+        is the commit's own (metering leaves its rows to it): then the place is freed, and waiting
+        calls woken, when the transaction ends. Woken between the database's COMMIT and
+        `_after_commit`, a call that re-reads the ledger would count the event twice (in the
+        ledger's sum and as provisional) and be refused early."""
         if session.new or session.dirty or session.deleted:
             session.info[_WROTE] = True
         events = [obj for obj in session.new if isinstance(obj, UsageEvent)]
@@ -178,6 +188,7 @@ class UsageTally:
             return
         pending: list[_Pending] = session.info.setdefault(self._pending, [])
         reserved: list[tuple[str, Period, int]] = session.info.get(self._reserved, [])
+        committing = bool(session.info.get(self._committing))
         with self._cond:
             for e in events:
                 units = float(e.genai_units or 0.0)
@@ -186,11 +197,14 @@ class UsageTally:
                     tally.provisional_gu += units
                     tally.largest_call_gu = max(tally.largest_call_gu, units)
                 pending.append(_Pending(e.resource_id, e.day, units, added))
+                if committing:
+                    continue
                 mine = next((r for r in reserved if r[0] == e.resource_id), None)
                 if mine is not None:
                     reserved.remove(mine)
                     self._release(mine)
-            self._cond.notify_all()
+            if not committing:
+                self._cond.notify_all()
 
     def _after_commit(self, session: Session) -> None:
         pending: list[_Pending] | None = session.info.pop(self._pending, None)
@@ -211,6 +225,7 @@ class UsageTally:
         if transaction.parent is not None:
             return
         session.info.pop(_WROTE, None)
+        session.info.pop(self._committing, None)
         pending: list[_Pending] | None = session.info.pop(self._pending, None)  # rolled back
         reserved: list[tuple[str, Period, int]] | None = session.info.pop(self._reserved, None)
         if not pending and not reserved:

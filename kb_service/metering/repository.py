@@ -18,8 +18,10 @@ class UsageRepository:
         return self._session
 
     def add(self, event: UsageEvent) -> None:
+        # No flush: the row is written by the unit of work's commit (or by an earlier autoflush), so
+        # on SQLite the database's one write lock is held for that insert and commit only, not for
+        # the rest of the request (a search's store scan, the hop back to the event loop).
         self._session.add(event)
-        self._session.flush()
 
     def daily_totals(
         self, resource_id: str, start: date | None = None, end: date | None = None

@@ -1,0 +1,75 @@
+"""A search meters its query in the request's unit of work, but on SQLite (one writer at a time) it
+must not hold the database's write lock while it scans the store: concurrent searches would wait on
+each other's lock (SQLite's busy handler sleeps, up to seconds at 16 in flight). The usage row is
+written by the commit, so the lock is held for that insert and commit only."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from kb_service.config import Settings
+from kb_service.container import Container
+from kb_service.db import session_scope
+from kb_service.metering.models import UsageEvent
+from tests.conftest import KB, Drainer
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings], tmp_path: Path) -> Settings:
+    return settings_factory(database_url=f"sqlite:///{tmp_path / 'state.sqlite3'}")
+
+
+def _write_lock_free(database: Path) -> bool:
+    """Whether another connection can take the write lock right now (BEGIN IMMEDIATE, no waiting)."""
+    other = sqlite3.connect(database, timeout=0.0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError as busy:
+        if "locked" not in str(busy):
+            raise
+        return False
+    finally:
+        other.close()
+
+
+def test_the_write_lock_is_free_while_a_search_scans_the_store(
+    client: TestClient, container: Container, kb: KB, drain: Drainer, tmp_path: Path, monkeypatch: Any
+) -> None:
+    response = client.post(
+        kb.url("/collections/Docs/chunks"),
+        headers=kb.headers,
+        json={
+            "mode": "insert",
+            "chunks": [{"text": "The printer on floor two is out of toner.", "human_readable_id": "T-1"}],
+        },
+    )
+    assert response.status_code == 202, response.text
+    drain()
+    database = tmp_path / "state.sqlite3"
+    seen: list[bool] = []
+    search = container.store.search
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(_write_lock_free(database))  # the query is embedded and metered by now
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(container.store, "search", watched)
+    queries = select(func.count()).select_from(UsageEvent).where(UsageEvent.source == "query")
+    with session_scope(container.sessions) as session:
+        before = session.scalar(queries) or 0
+
+    response = client.post(kb.url("/search"), headers=kb.headers, json={"query": "toner"})
+
+    assert response.status_code == 200, response.text
+    assert seen == [True]
+    with session_scope(container.sessions) as session:  # and the usage row was committed, once
+        assert session.scalar(queries) == before + 1

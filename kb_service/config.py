@@ -72,9 +72,9 @@ class LocalEmbedderSettings(BaseModel):
     # ONNX only: intra-op threads of one forward pass; unset = every CPU this process may use.
     # Give a worker running N embedding processes cores / N each.
     threads: int | None = Field(default=None, ge=1)
-    # ONNX only: "latency" keeps idle pool threads spinning between operators, so one short
-    # query is answered soonest (an API process); "throughput" lets them sleep, so large
-    # batches do not burn the cores that other processes on the machine need (a worker).
+    # ONNX only: "latency" keeps pool threads spinning between the operators of a pass (they
+    # stop when it ends), so one short query is answered soonest (an API process); "throughput"
+    # lets them sleep, so large batches leave the cores to other processes (a worker).
     profile: Literal["latency", "throughput"] = "latency"
     # ONNX only: where exported graphs are kept; unset = <data_dir>/models. Several data folders
     # on one machine (tests, benchmarks) can point here to export once.

@@ -345,5 +345,10 @@ def open_session(path: Path, *, threads: int, profile: str) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if profile == "latency" else "0")
+    # "latency": pool threads spin between the operators of a pass, and stop when it ends. Left
+    # spinning between passes, the pool thread burned 10-14 ms of CPU per search at 1 and 16
+    # concurrent searches (the whole core the other requests needed); stopped, 3-5 ms, and the
+    # embedder alone answers a query no slower (p50 3.4-4.0 ms vs 4.4-4.9 ms, docs/request-path.md).
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     options.log_severity_level = 3
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

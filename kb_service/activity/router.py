@@ -6,12 +6,14 @@ from fastapi import APIRouter
 
 from kb_service.activity.presenters import activity_out
 from kb_service.auth.deps import ActorDep
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import NotFound, documented
 from schemas._base import Limit, Offset, Page
 from schemas.activity import ActivityOut
 
-router = APIRouter(prefix="/v1/resources/{resource_id}/activity", tags=["activity"])
+router = APIRouter(
+    route_class=UnitOfWorkRoute, prefix="/v1/resources/{resource_id}/activity", tags=["activity"]
+)
 
 
 @router.get("", responses=documented(NotFound))

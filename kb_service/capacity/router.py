@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from kb_service.auth.deps import ActorDep
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import Conflict, Forbidden, NotFound, documented
 from kb_service.resources.presenters import resource_out
 from schemas.resources import CapacityChange, ResourceOut
 
-router = APIRouter(prefix="/v1/resources/{resource_id}/capacity", tags=["resources"])
+router = APIRouter(
+    route_class=UnitOfWorkRoute, prefix="/v1/resources/{resource_id}/capacity", tags=["resources"]
+)
 
 
 @router.put("", responses=documented(Forbidden, Conflict, NotFound))

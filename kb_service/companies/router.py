@@ -6,11 +6,11 @@ from fastapi import APIRouter
 
 from kb_service.auth.deps import ActorDep
 from kb_service.companies.presenters import cloud_tokens_out, company_out
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import Forbidden, documented
 from schemas.companies import CloudTokensOut, CompanyOut, CompanyUpdate
 
-router = APIRouter(prefix="/v1/company", tags=["company"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/v1/company", tags=["company"])
 
 
 @router.get("", responses=documented())

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from kb_service.auth.deps import ActorDep, PrincipalDep
 from kb_service.consumption.presenters import series_out, summary_out
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import CapacityExhausted, NotFound, documented
 from schemas.consumption import (
     ConsumptionSeries,
@@ -18,7 +18,7 @@ from schemas.consumption import (
     Range,
 )
 
-router = APIRouter(tags=["consumption"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["consumption"])
 
 RangeQuery = Annotated[Range, Query(description="W (7 days), BM (bundle month), MTD, 6M.")]
 

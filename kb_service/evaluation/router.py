@@ -7,14 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from kb_service.auth.deps import KnowledgeBaseDep, PrincipalDep
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import Gone, NotFound, documented
 from kb_service.evaluation.presenters import evaluation_out, evaluation_summary_out
 from kb_service.evaluation.service import EvaluationService
 from schemas._base import Offset, Page
 from schemas.evaluation import EvaluationCreate, EvaluationOut, EvaluationSummaryOut
 
-router = APIRouter(prefix="/v1/knowledge-bases/{kb_id}/evaluations", tags=["evaluation"])
+router = APIRouter(
+    route_class=UnitOfWorkRoute, prefix="/v1/knowledge-bases/{kb_id}/evaluations", tags=["evaluation"]
+)
 
 
 def get_evaluation(kb: KnowledgeBaseDep, principal: PrincipalDep, services: ServicesDep) -> EvaluationService:

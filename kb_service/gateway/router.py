@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kb_service.auth.deps import authenticate_key
 from kb_service.auth.principals import Principal
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import BadRequest, CapacityExhausted, NotFound, Unauthorized, documented
 from kb_service.gateway.errors import (
     ProviderAuthFailedError,
@@ -42,7 +42,7 @@ from schemas.gateway import (
     ModelList,
 )
 
-router = APIRouter(tags=["gateway"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["gateway"])
 
 _bearer = HTTPBearer(auto_error=False, description="A resource's API key: `kb_<key id>_<secret>`.")
 _CALL_ERRORS = (

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from kb_service.auth.deps import ActorDep
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import Conflict, Forbidden, NotFound, documented
 from kb_service.keys.presenters import created_out, key_out
 from schemas.keys import KeyCreate, KeyCreated, KeyOut
 
-router = APIRouter(prefix="/v1/resources/{resource_id}/keys", tags=["keys"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/v1/resources/{resource_id}/keys", tags=["keys"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=documented(Forbidden, Conflict, NotFound))

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 
 from kb_service.auth.deps import KnowledgeBaseDep, PrincipalDep
-from kb_service.deps import ServicesDep, SingleFormPartsDep
+from kb_service.deps import ServicesDep, SingleFormPartsDep, UnitOfWorkRoute
 from kb_service.errors import (
     Conflict,
     Gone,
@@ -33,7 +33,9 @@ from schemas.knowledge import (
     WorkStatusName,
 )
 
-router = APIRouter(prefix="/v1/knowledge-bases/{kb_id}", tags=["knowledge bases"])
+router = APIRouter(
+    route_class=UnitOfWorkRoute, prefix="/v1/knowledge-bases/{kb_id}", tags=["knowledge bases"]
+)
 
 
 def get_knowledge(kb: KnowledgeBaseDep, principal: PrincipalDep, services: ServicesDep) -> KnowledgeService:

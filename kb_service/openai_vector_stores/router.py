@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 
 from kb_service.auth.deps import PrincipalDep
-from kb_service.deps import ServicesDep, SingleFormPartsDep
+from kb_service.deps import ServicesDep, SingleFormPartsDep, UnitOfWorkRoute
 from kb_service.errors import (
     BadRequest,
     CapacityExhausted,
@@ -50,7 +50,7 @@ from schemas.openai_vector_stores import (
     VectorStoreSearchRequest,
 )
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible vector stores"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/v1", tags=["openai-compatible vector stores"])
 
 
 def get_store(

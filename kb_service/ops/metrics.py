@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kb_service.db import session_scope
+from kb_service.deps import UnitOfWorkRoute
 from kb_service.knowledge.models import ChunkJob, Document, WorkStatus
 from kb_service.metering.models import UsageEvent
 
@@ -82,7 +83,7 @@ def install_metrics(app: FastAPI, sessions_of: Callable[[], sessionmaker[Session
 
     app.add_middleware(_LatencyMiddleware, latency=latency)
 
-    router = APIRouter(tags=["operations"])
+    router = APIRouter(route_class=UnitOfWorkRoute, tags=["operations"])
 
     @router.get("/metrics", response_class=Response)
     def metrics() -> Response:

@@ -8,9 +8,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from kb_service.deps import ContainerDep
+from kb_service.deps import ContainerDep, UnitOfWorkRoute
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["operations"])
 
 
 @router.get("/health")

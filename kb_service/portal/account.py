@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from kb_service.deps import ClockDep, ServicesDep
+from kb_service.deps import ClockDep, ServicesDep, UnitOfWorkRoute
 from kb_service.errors import KBError
 from kb_service.portal.formatting import moment
 from kb_service.portal.web import PREFIX, CsrfChecked, Page, PageDep, client_address, set_session_cookie
@@ -29,7 +29,7 @@ from kb_service.users.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
 from kb_service.users.service import IssuedToken
 from kb_service.users.throttle import TooManySignInAttempts
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 TOKENS = f"{PREFIX}/tokens"
 DESCRIPTION_MAX = 500  # the column's width, as /v1's TokenCreate
 

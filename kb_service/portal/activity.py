@@ -13,12 +13,12 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.portal.formatting import moment
 from kb_service.portal.layout import ResourceFrameDep
 from kb_service.portal.web import PREFIX, PageDep
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 PER_PAGE = 25
 MAX_PAGE = 10**6  # a page number beyond this is read as the last one anyone could reach
 

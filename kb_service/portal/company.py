@@ -13,11 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from kb_service.deps import UnitOfWorkRoute
 from kb_service.errors import KBError
 from kb_service.portal.control import CONTROL, ControlPage, ControlPageDep
 from kb_service.portal.web import CsrfChecked
 
-router = APIRouter(prefix=CONTROL, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=CONTROL, include_in_schema=False)
 SETTINGS = f"{CONTROL}/settings"
 NOTICES = {
     "on": "External invitations are on: team members can invite people from outside the company.",

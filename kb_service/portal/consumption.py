@@ -18,14 +18,14 @@ from fastapi.responses import HTMLResponse, Response
 from kb_service.catalog import UnknownModelError, get_model
 from kb_service.clock import today
 from kb_service.consumption.service import Series, Summary
-from kb_service.deps import ClockDep, ServicesDep
+from kb_service.deps import ClockDep, ServicesDep, UnitOfWorkRoute
 from kb_service.errors import NotFound
 from kb_service.portal.formatting import day
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
 from kb_service.portal.web import PREFIX, PageDep, PortalActorDep
 from schemas.consumption import Range
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 
 RANGES: tuple[tuple[Range, str], ...] = (
     ("W", "Last 7 days"),

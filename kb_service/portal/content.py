@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from kb_service.auth.access import Permission
 from kb_service.auth.principals import Actor
 from kb_service.clock import today
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import KBError, NotFound
 from kb_service.knowledge.models import Document, WorkStatus
 from kb_service.knowledge.service import KnowledgeService, Upload
@@ -31,7 +31,7 @@ from kb_service.services import Services
 from schemas.knowledge import MetadataPatch
 from schemas.retrieval import SearchRequest
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 DOCUMENTS_PER_PAGE = 200
 ACTIVITY_PER_PAGE = 20
 

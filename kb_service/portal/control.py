@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from kb_service.auth.principals import Actor
 from kb_service.capacity.plans import PLAN_PRICES
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import Forbidden, InvalidInput, KBError
 from kb_service.portal.formatting import day, plan_capacity
 from kb_service.portal.free_tokens import shortage
@@ -30,7 +30,7 @@ from kb_service.resources.validation import PLATFORM_ACCOUNT_WARNING
 from kb_service.services import Services
 from schemas.resources import CapacityChange, Environment, Region, ResourceOut, ResourceTypeName
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 CONTROL = f"{PREFIX}/control"
 LEDGER_SHOWN = 50
 ENVIRONMENTS = get_args(Environment)

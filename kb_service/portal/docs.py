@@ -15,10 +15,11 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from markdown_it import MarkdownIt
 
+from kb_service.deps import UnitOfWorkRoute
 from kb_service.errors import NotFound
 from kb_service.portal.web import PREFIX, PageDep
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 
 REPO = Path(__file__).resolve().parents[2]
 _SLUG = re.compile(r"[^a-z0-9]+")

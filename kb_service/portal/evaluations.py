@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.evaluation.presenters import evaluation_out, evaluation_summary_out
 from kb_service.evaluation.service import EvaluationService
 from kb_service.portal.content import knowledge_base
@@ -23,7 +23,7 @@ from kb_service.portal.web import PREFIX, Page, PageDep
 from kb_service.services import Services
 from schemas.evaluation import EvaluationOut, EvaluationSummaryOut, RankedRelevant
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 PER_PAGE = 25
 MAX_PAGE = 10**6
 WORST_SHOWN = 10

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kb_service.auth.principals import Actor
-from kb_service.deps import ClockDep, ServicesDep
+from kb_service.deps import ClockDep, ServicesDep, UnitOfWorkRoute
 from kb_service.errors import InvalidInput, KBError
 from kb_service.portal.formatting import day
 from kb_service.portal.sessions import PortalSession, SessionCodec
@@ -35,7 +35,7 @@ from kb_service.services import Services
 from kb_service.teams.service import InvitationExpired, TeamService
 from kb_service.users.service import UserService
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 
 ACCEPT = "/invitations/accept"
 NOTICES = {"declined": "Invitation declined."}

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import Forbidden, KBError, NotFound
 from kb_service.keys.service import KeyWithPair
 from kb_service.portal.formatting import moment
@@ -21,7 +21,7 @@ from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
 from kb_service.portal.web import PREFIX, CsrfChecked, Page, PageDep, PortalActorDep
 from kb_service.services import Services
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 DESCRIPTION_MAX = 500  # the column's width, as /v1's KeyCreate
 
 

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from kb_service.catalog import UnknownModelError, get_model
 from kb_service.clock import today
 from kb_service.consumption.service import Summary
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import KBError, NotFound
 from kb_service.portal.content import knowledge_base
 from kb_service.portal.docs import all_sections, slug_of
@@ -28,7 +28,7 @@ from kb_service.resources.lifecycle import deprovisioned_on
 from kb_service.resources.models import ResourceType
 from kb_service.services import Services
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 
 # The README sections the documentation card links to, by resource type.
 DOC_SECTIONS: dict[str, tuple[str, ...]] = {

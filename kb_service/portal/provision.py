@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from kb_service.capacity.plans import KB_PLAN, PLAN_PRICES
 from kb_service.catalog import Offer, all_models
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import InvalidInput, KBError
 from kb_service.gateway.availability import text_provider_missing
 from kb_service.portal.control import (
@@ -33,7 +33,7 @@ from kb_service.resources.models import ResourceType
 from kb_service.resources.service import ENDED
 from schemas.resources import ProvisionRequest, ResourceTypeName
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 
 
 @dataclass

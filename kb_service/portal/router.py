@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from kb_service.deps import ClockDep, ServicesDep
+from kb_service.deps import ClockDep, ServicesDep, UnitOfWorkRoute
 from kb_service.errors import KBError
 from kb_service.portal import (
     account,
@@ -60,7 +60,7 @@ from schemas.resources import ResourceTypeName
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).parent
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 
 # --- sign-in ------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from kb_service.auth.principals import Actor
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import Forbidden, KBError, NotFound
 from kb_service.portal.formatting import RESOURCE_TYPE_LABELS
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
@@ -25,7 +25,7 @@ from kb_service.resources.presenters import settings_out
 from kb_service.resources.service import ResourceService
 from schemas.resources import Environment, ModelsChange, ResourceSettings, ResourceUpdate
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
 # The forms of the page, by the field each one changes: (route, notice after saving).
 CHANGES = {

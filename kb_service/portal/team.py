@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import InvalidInput, KBError
 from kb_service.portal.formatting import day
 from kb_service.portal.layout import ResourceFrame, ResourceFrameDep
@@ -21,7 +21,7 @@ from kb_service.portal.web import PREFIX, CsrfChecked, Page, PageDep, PortalActo
 from kb_service.teams.service import IssuedInvitation, TeamService
 from schemas.teams import InvitationCreate
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 
 # What a redirect after a change may say; only these values, the query string is the visitor's.
 NOTICES = {

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse
 from kb_service.auth.access import Permission
 from kb_service.auth.principals import Principal
 from kb_service.catalog import get_model
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import Gone, InvalidInput, KBError, NotFound
 from kb_service.gateway.availability import text_provider_missing
 from kb_service.gateway.providers.base import ChatMessage
@@ -33,7 +33,7 @@ from kb_service.resources.models import ResourceStatus, ResourceType
 from kb_service.services import Services
 
 log = structlog.get_logger(__name__)
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, prefix=PREFIX, include_in_schema=False)
 
 PROMPT_MAX = 8000
 TEXTS_MAX = 16

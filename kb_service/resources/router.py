@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from kb_service.auth.deps import ActorDep
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import Conflict, Forbidden, Gone, NotFound, documented
 from kb_service.resources.presenters import provisioned_out, resource_out, settings_out
 from schemas.resources import (
@@ -21,7 +21,7 @@ from schemas.resources import (
     Specification,
 )
 
-router = APIRouter(prefix="/v1/resources", tags=["resources"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/v1/resources", tags=["resources"])
 
 
 @router.post("/preview", responses=documented(Forbidden, Conflict, NotFound))

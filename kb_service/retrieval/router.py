@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from kb_service.auth.deps import KnowledgeBaseDep
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import (
     BadRequest,
     CapacityExhausted,
@@ -19,7 +19,7 @@ from kb_service.errors import (
 from kb_service.retrieval.presenters import search_response
 from schemas.retrieval import SearchRequest, SearchResponse
 
-router = APIRouter(prefix="/v1/knowledge-bases/{kb_id}", tags=["search"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/v1/knowledge-bases/{kb_id}", tags=["search"])
 
 
 @router.post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from kb_service.auth.deps import ActorDep
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import Conflict, Forbidden, NotFound, documented
 from kb_service.teams.presenters import invitation_out, member_out
 from schemas.teams import (
@@ -17,7 +17,7 @@ from schemas.teams import (
     MemberOut,
 )
 
-router = APIRouter(tags=["team"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["team"])
 RESOURCE = "/v1/resources/{resource_id}"
 
 

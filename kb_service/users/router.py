@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from kb_service.auth.deps import ActorDep
-from kb_service.deps import ServicesDep
+from kb_service.deps import ServicesDep, UnitOfWorkRoute
 from kb_service.errors import NotFound, documented
 from kb_service.users.presenters import me_out, token_out
 from schemas.users import MeOut, TokenCreate, TokenCreated, TokenOut
 
-router = APIRouter(prefix="/v1/me", tags=["identity"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/v1/me", tags=["identity"])
 
 
 @router.get("", responses=documented())

@@ -6,13 +6,16 @@ written by the commit, so the lock is held for that insert and commit only."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from kb_service.config import Settings
 from kb_service.container import Container
@@ -73,3 +76,50 @@ def test_the_write_lock_is_free_while_a_search_scans_the_store(
     assert seen == [True]
     with session_scope(container.sessions) as session:  # and the usage row was committed, once
         assert session.scalar(queries) == before + 1
+
+
+def test_a_search_and_its_commit_run_in_one_thread_hop(
+    client: TestClient, container: Container, kb: KB, drain: Drainer, monkeypatch: Any
+) -> None:
+    """`UnitOfWorkRoute`: the endpoint and the commit of its unit of work share one hop to the
+    thread pool, in one thread (FastAPI's own route makes three: the endpoint, its response's
+    validation, the commit). The KB lookup is the request's only other hop."""
+    response = client.post(
+        kb.url("/collections/Docs/chunks"),
+        headers=kb.headers,
+        json={
+            "mode": "insert",
+            "chunks": [{"text": "The printer on floor two is out of toner.", "human_readable_id": "T-1"}],
+        },
+    )
+    assert response.status_code == 202, response.text
+    drain()
+    search = {"query": "toner"}
+    assert client.post(kb.url("/search"), headers=kb.headers, json=search).status_code == 200  # key cached
+    threads: dict[str, int] = {}
+    hops: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await run_sync(func, *args, **kwargs)
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        threads["search"] = threading.get_ident()
+        return container_search(*args, **kwargs)
+
+    def committed(_session: Session) -> None:
+        threads["commit"] = threading.get_ident()
+
+    container_search = container.store.search
+    monkeypatch.setattr(container.store, "search", watched)
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    event.listen(container.sessions, "after_commit", committed)
+    try:
+        response = client.post(kb.url("/search"), headers=kb.headers, json=search)
+    finally:
+        event.remove(container.sessions, "after_commit", committed)
+
+    assert response.status_code == 200, response.text
+    assert len(hops) == 2, hops
+    assert threads["commit"] == threads["search"]

@@ -66,7 +66,9 @@ class Resource(Base):
     pending_capacity_tokens: Mapped[int | None] = mapped_column(Integer)
     pending_change_on: Mapped[date | None] = mapped_column(Date, index=True)
 
-    embeddings_resource: Mapped[Resource | None] = relationship(remote_side=[id], lazy="joined")
+    # join_depth: a self-referential relationship is joined only this many levels deep — without
+    # it, "joined" loads nothing eagerly and every KB's first use of it is one more SELECT.
+    embeddings_resource: Mapped[Resource | None] = relationship(remote_side=[id], lazy="joined", join_depth=1)
 
 
 class ResourceModel(Base):

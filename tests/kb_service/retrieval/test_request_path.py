@@ -1,7 +1,10 @@
-"""A search meters its query in the request's unit of work, but on SQLite (one writer at a time) it
+"""The search request path (docs/request-path.md).
+
+A search meters its query in the request's unit of work, but on SQLite (one writer at a time) it
 must not hold the database's write lock while it scans the store: concurrent searches would wait on
 each other's lock (SQLite's busy handler sleeps, up to seconds at 16 in flight). The usage row is
-written by the commit, so the lock is held for that insert and commit only."""
+written by the commit, so the lock is held for that insert and commit only. The endpoint and its
+commit share one thread-pool hop, and the KB lookup is one statement."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from kb_service.config import Settings
 from kb_service.container import Container
 from kb_service.db import session_scope
 from kb_service.metering.models import UsageEvent
+from kb_service.resources.repository import ResourceRepository
 from tests.conftest import KB, Drainer
 
 
@@ -123,3 +127,20 @@ def test_a_search_and_its_commit_run_in_one_thread_hop(
     assert response.status_code == 200, response.text
     assert len(hops) == 2, hops
     assert threads["commit"] == threads["search"]
+
+
+def test_the_kb_lookup_loads_its_embeddings_resource_in_one_statement(container: Container, kb: KB) -> None:
+    statements: list[str] = []
+
+    def executed(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(container.engine, "before_cursor_execute", executed)
+    try:
+        with session_scope(container.sessions) as session:
+            found = ResourceRepository(session).get_knowledge_base(kb.id)
+            assert found is not None and found.embeddings_resource is not None
+            assert found.embeddings_resource.id == kb.embeddings_resource_id
+    finally:
+        event.remove(container.engine, "before_cursor_execute", executed)
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1, statements

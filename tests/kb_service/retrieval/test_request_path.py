@@ -48,19 +48,21 @@ def _write_lock_free(database: Path) -> bool:
         other.close()
 
 
-def test_the_write_lock_is_free_while_a_search_scans_the_store(
-    client: TestClient, container: Container, kb: KB, drain: Drainer, tmp_path: Path, monkeypatch: Any
-) -> None:
+@pytest.fixture
+def loaded(client: TestClient, kb: KB, drain: Drainer) -> KB:
+    chunk = {"text": "The printer on floor two is out of toner.", "human_readable_id": "T-1"}
     response = client.post(
-        kb.url("/collections/Docs/chunks"),
-        headers=kb.headers,
-        json={
-            "mode": "insert",
-            "chunks": [{"text": "The printer on floor two is out of toner.", "human_readable_id": "T-1"}],
-        },
+        kb.url("/collections/Docs/chunks"), headers=kb.headers, json={"mode": "insert", "chunks": [chunk]}
     )
     assert response.status_code == 202, response.text
     drain()
+    return kb
+
+
+def test_the_write_lock_is_free_while_a_search_scans_the_store(
+    client: TestClient, container: Container, loaded: KB, tmp_path: Path, monkeypatch: Any
+) -> None:
+    kb = loaded
     database = tmp_path / "state.sqlite3"
     seen: list[bool] = []
     search = container.store.search
@@ -83,21 +85,12 @@ def test_the_write_lock_is_free_while_a_search_scans_the_store(
 
 
 def test_a_search_and_its_commit_run_in_one_thread_hop(
-    client: TestClient, container: Container, kb: KB, drain: Drainer, monkeypatch: Any
+    client: TestClient, container: Container, loaded: KB, monkeypatch: Any
 ) -> None:
     """`UnitOfWorkRoute`: the endpoint and the commit of its unit of work share one hop to the
     thread pool, in one thread (FastAPI's own route makes three: the endpoint, its response's
     validation, the commit). The KB lookup is the request's only other hop."""
-    response = client.post(
-        kb.url("/collections/Docs/chunks"),
-        headers=kb.headers,
-        json={
-            "mode": "insert",
-            "chunks": [{"text": "The printer on floor two is out of toner.", "human_readable_id": "T-1"}],
-        },
-    )
-    assert response.status_code == 202, response.text
-    drain()
+    kb = loaded
     search = {"query": "toner"}
     assert client.post(kb.url("/search"), headers=kb.headers, json=search).status_code == 200  # key cached
     threads: dict[str, int] = {}

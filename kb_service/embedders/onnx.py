@@ -22,9 +22,9 @@ the torch `LocalEmbedder`, so a broken runtime costs speed, never a request.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ import numpy.typing as npt
 import structlog
 
 from kb_service.catalog import ModelSpec, get_model
+from kb_service.concurrency import Coalescer
 from kb_service.config import LocalEmbedderSettings
 from kb_service.embedders._onnx_graph import (
     available_cpus,
@@ -172,87 +173,38 @@ class OnnxEmbedder:
         return Embeddings(vectors=vectors, calls=(EmbeddingCall(input_tokens=input_tokens),))
 
 
-class _Ticket:
-    """One caller's texts waiting for (or in) a forward pass."""
-
-    __slots__ = ("encodings", "error", "vectors")
-
-    def __init__(self, encodings: list[Any]) -> None:
-        self.encodings = encodings
-        self.vectors: npt.NDArray[np.float32] | None = None
-        self.error: BaseException | None = None
-
-
 class _Passes:
-    """Forward passes of one session, one at a time, with the waiting callers coalesced.
-
-    A caller that finds the session idle runs its own texts at once (no added latency for a lone
-    query). Callers that arrive while a pass runs queue up; when it ends, the first of them runs
-    one pass for the queue (FIFO, up to `batch_size` texts, so nobody starves) and hands each its
-    rows. Under concurrent search traffic this turns sixteen one-text passes into one sixteen-text
-    pass: the model's per-pass cost is paid once, and the tokens of each caller are still its own.
-    Texts are sorted by length within a pass, so a batch pads only to its own longest text.
+    """Forward passes of one session, one at a time, with the waiting callers coalesced
+    (`kb_service.concurrency.Coalescer`: a lone query runs at once; queries that arrive during a pass
+    share the next one, FIFO, up to `batch_size` texts, each caller getting its own rows). Under
+    concurrent search traffic this turns sixteen one-text passes into one sixteen-text pass: the
+    model's per-pass cost is paid once, and the tokens of each caller are still its own. Texts are
+    sorted by length within a pass, so a batch pads only to its own longest text.
     """
 
     def __init__(self, session: Any, batch_size: int) -> None:
         self._session = session
         self._batch_size = batch_size
-        self._lock = threading.Condition()
-        self._queue: deque[_Ticket] = deque()
-        self._busy = False
+        self._coalescer: Coalescer[list[Any], npt.NDArray[np.float32]] = Coalescer(
+            self._forward, limit=batch_size, size=len
+        )
 
     def run(self, encodings: list[Any]) -> npt.NDArray[np.float32]:
-        ticket = _Ticket(encodings)
-        with self._lock:
-            self._queue.append(ticket)
-            while ticket.vectors is None and ticket.error is None:
-                if self._busy:
-                    self._lock.wait()
-                    continue
-                self._busy = True
-                taken = self._take()
-                self._lock.release()
-                try:
-                    self._forward(taken)
-                finally:
-                    self._lock.acquire()
-                    self._busy = False
-                    self._lock.notify_all()
-        if ticket.error is not None:
-            raise ticket.error
-        assert ticket.vectors is not None
-        return ticket.vectors
+        return self._coalescer.run(encodings)
 
-    def _take(self) -> list[_Ticket]:
-        """The queue's head, then as many following tickets as fit in one batch."""
-        taken = [self._queue.popleft()]
-        rows = len(taken[0].encodings)
-        while self._queue and rows + len(self._queue[0].encodings) <= self._batch_size:
-            rows += len(self._queue[0].encodings)
-            taken.append(self._queue.popleft())
-        return taken
-
-    def _forward(self, tickets: list[_Ticket]) -> None:
-        try:
-            encodings = [encoding for ticket in tickets for encoding in ticket.encodings]
-            order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-            vectors: npt.NDArray[np.float32] | None = None
-            for start in range(0, len(order), self._batch_size):
-                rows = order[start : start + self._batch_size]
-                ids, mask, _ = pad_batch([encodings[i] for i in rows])
-                output = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-                if output.ndim != 2 or output.shape[0] != len(rows):
-                    raise EmbedderError(f"the graph produced vectors of shape {output.shape}")
-                if vectors is None:
-                    vectors = np.empty((len(encodings), output.shape[1]), dtype=np.float32)
-                vectors[rows] = output
-            assert vectors is not None
-        # Broad on purpose: whatever a pass raises is each of its callers' error, not the leader's.
-        except BaseException as exc:
-            for ticket in tickets:
-                ticket.error = exc
-            return
-        offset = 0
-        for ticket in tickets:
-            ticket.vectors = vectors[offset : offset + len(ticket.encodings)]
-            offset += len(ticket.encodings)
+    def _forward(self, calls: list[list[Any]]) -> list[npt.NDArray[np.float32]]:
+        encodings = [encoding for call in calls for encoding in call]
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        vectors: npt.NDArray[np.float32] | None = None
+        for start in range(0, len(order), self._batch_size):
+            rows = order[start : start + self._batch_size]
+            ids, mask, _ = pad_batch([encodings[i] for i in rows])
+            output = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            if output.ndim != 2 or output.shape[0] != len(rows):
+                raise EmbedderError(f"the graph produced vectors of shape {output.shape}")
+            if vectors is None:
+                vectors = np.empty((len(encodings), output.shape[1]), dtype=np.float32)
+            vectors[rows] = output
+        assert vectors is not None
+        bounds = np.cumsum([0, *(len(call) for call in calls)]).tolist()
+        return [vectors[lo:hi] for lo, hi in itertools.pairwise(bounds)]

@@ -187,7 +187,7 @@ def test_calls_waiting_for_a_pass_share_the_next_one_and_each_gets_its_own_rows(
     rest = [threading.Thread(target=call, args=(i,)) for i in range(1, len(words))]
     for thread in rest:
         thread.start()
-    while len(passes._queue) < len(rest):  # every later caller is waiting for the busy session
+    while passes._coalescer.waiting < len(rest):  # every later caller is waiting for the busy session
         time.sleep(0.001)
     session.gate.set()
     for thread in [first, *rest]:

@@ -392,9 +392,10 @@ class VectorIndex:
         return out
 
     def score_rows(self, query: FloatArray, rows: IntArray) -> FloatArray:
-        """Exact dot products with the vectors of the sorted `rows` (gathered step by step)."""
+        """Exact dot products with the vectors of the sorted `rows` (gathered step by step); for a
+        (d, m) `query`, one column per query."""
         assert self.blocks is not None
-        scores = np.empty(rows.size, dtype=np.float32)
+        scores = np.empty((rows.size, *query.shape[1:]), dtype=np.float32)
         for block, span_start, span_stop in self.block_spans(rows):
             self.checked("vectors", block)
             matrix, base = self.blocks[block], block * self.block_rows

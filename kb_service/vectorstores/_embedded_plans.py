@@ -67,14 +67,20 @@ def nearest(
 ) -> tuple[IntArray, FloatArray, SearchPlan]:
     """Rows of the k highest dot products with `query` among `mask`, best first, their scores, and
     the plan that found them."""
+    return nearest_many(index, query[np.newaxis, :], k, mask, thresholds)[0]
+
+
+def nearest_many(
+    index: VectorIndex, queries: FloatArray, k: int, mask: BoolArray, thresholds: Thresholds
+) -> list[tuple[IntArray, FloatArray, SearchPlan]]:
+    """`nearest` for each row of `queries` (m x d) under one mask: one scan scores every query
+    (a matrix product per step instead of m vector products: the rows are read once). The int8
+    copy serves a single query only; several are scored on the float vectors, as exactly."""
     candidates = np.flatnonzero(mask).astype(np.int64)
-    count = int(candidates.size)
+    count, width = int(candidates.size), int(queries.shape[0])
     if count == 0 or k <= 0:
-        return (
-            np.empty(0, dtype=np.int64),
-            np.empty(0, dtype=np.float32),
-            SearchPlan("candidate-list", True, scanned=0),
-        )
+        nothing = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+        return [(*nothing, SearchPlan("candidate-list", True, scanned=0)) for _ in range(width)]
     lo, hi = int(candidates[0]), int(candidates[-1]) + 1
     kind: PlanKind
     if count <= thresholds.candidate_rows:
@@ -83,23 +89,29 @@ def nearest(
         kind = "slice-scan"
     else:
         kind = "bitmap-gather"
-    quantized = index.q8 is not None and count > k and lo < index.snapshot_rows
-    scores, bounds, scanned = _score(index, query, candidates, kind, thresholds, quantized)
-    rescored = None
-    if bounds is not None:
-        lower = scores - bounds
-        tau = np.partition(lower, count - k)[count - k]
-        keep = np.flatnonzero(scores + bounds >= tau)
-        candidates = candidates[keep]
-        scores = index.score_rows(query, candidates)
-        rescored = int(keep.size)
-    if scores.size > k:
-        top = np.argpartition(scores, scores.size - k)[scores.size - k :]
-    else:
-        top = np.arange(scores.size)
-    top = top[np.lexsort((index.seq[candidates[top]], -scores[top]))]
-    plan = SearchPlan(kind, True, quantized=bounds is not None, scanned=scanned, rescored=rescored)
-    return candidates[top], scores[top], plan
+    quantized = width == 1 and index.q8 is not None and count > k and lo < index.snapshot_rows
+    # (d,) for one query (a matrix-vector product), (d, m) for several.
+    operand = queries[0] if width == 1 else np.ascontiguousarray(queries.T)
+    scores, bounds, scanned = _score(index, operand, candidates, kind, thresholds, quantized)
+    found = []
+    for column in range(width):
+        rows, scored = candidates, scores if width == 1 else scores[:, column]
+        rescored = None
+        if bounds is not None:
+            lower = scored - bounds
+            tau = np.partition(lower, count - k)[count - k]
+            keep = np.flatnonzero(scored + bounds >= tau)
+            rows = candidates[keep]
+            scored = index.score_rows(operand, rows)
+            rescored = int(keep.size)
+        if scored.size > k:
+            top = np.argpartition(scored, scored.size - k)[scored.size - k :]
+        else:
+            top = np.arange(scored.size)
+        top = top[np.lexsort((index.seq[rows[top]], -scored[top]))]
+        plan = SearchPlan(kind, True, quantized=bounds is not None, scanned=scanned, rescored=rescored)
+        found.append((rows[top], np.ascontiguousarray(scored[top]), plan))
+    return found
 
 
 def _score(
@@ -110,9 +122,10 @@ def _score(
     thresholds: Thresholds,
     quantized: bool,
 ) -> tuple[FloatArray, FloatArray | None, int]:
-    """Scores of `candidates` (exact, or int8 ones with their error bounds), and rows scored."""
+    """Scores of `candidates` (exact, or int8 ones with their error bounds), and rows scored; for a
+    (d, m) `query`, a (candidates, m) matrix of exact scores."""
     count = int(candidates.size)
-    scores = np.empty(count, dtype=np.float32)
+    scores = np.empty((count, *query.shape[1:]), dtype=np.float32)
     bounds = np.zeros(count, dtype=np.float32) if quantized else None
     approx = _Int8Scorer(index, query) if quantized else None
     if kind == "candidate-list":

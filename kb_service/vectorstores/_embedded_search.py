@@ -5,7 +5,7 @@ up-to-date index and the read's connection (the store holds the lock and the sna
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from kb_service.vectorstores import _embedded_sqlite as db
 from kb_service.vectorstores import _keyword
 from kb_service.vectorstores._embedded_filters import evaluate
 from kb_service.vectorstores._embedded_index import BoolArray, FloatArray, IntArray, VectorIndex, unit_rows
-from kb_service.vectorstores._embedded_plans import Thresholds, nearest
+from kb_service.vectorstores._embedded_plans import Thresholds, nearest, nearest_many
 from kb_service.vectorstores.base import Chunk, Filter, Hits, RankedHit, SearchPlan, SearchQuery
 from kb_service.vectorstores.shared import fuse, legs_of
 
@@ -65,13 +65,7 @@ def search_index(
         return clamp(cosines[row]) if vector is not None else None
 
     if query.mode == "vector":
-        return Hits(
-            (
-                RankedHit(chunks[seq_of[row]], clamp(score), clamp(score), frozenset({"vector"}), rank)
-                for rank, (row, score) in enumerate(vector_leg, 1)
-            ),
-            plan,
-        )
+        return _vector_hits(vector_leg, seq_of, chunks, plan)
     if query.mode == "keyword":
         return Hits(
             (
@@ -97,6 +91,62 @@ def search_index(
                 keyword_rank,
             )
             for chunk_id, score, vector_rank, keyword_rank in fused[: query.k]
+        ),
+        plan,
+    )
+
+
+def search_many(
+    conn: sqlite3.Connection,
+    index: VectorIndex,
+    dimension: int,
+    queries: Sequence[SearchQuery],
+    fetch: Callable[[list[int]], dict[int, Chunk]],
+    thresholds: Thresholds,
+) -> list[Hits[RankedHit] | Exception]:
+    """The hits of each vector-mode query (as `search_index` gives them) from one read: the
+    queries with the same filter share one scan (`nearest_many`) and one fetch of their chunks.
+    A query whose vector is unusable gets its error; the others are answered."""
+    results: list[Hits[RankedHit] | Exception] = [Hits() for _ in queries]
+    groups: list[tuple[Filter | None, list[int], list[FloatArray]]] = []
+    for i, query in enumerate(queries):
+        assert query.mode == "vector" and query.vector is not None
+        try:
+            vector = unit_rows([query.vector], dimension, "the query vector")[0]
+        except Exception as error:  # this query's own error (its caller raises it), not the batch's
+            results[i] = error
+            continue
+        group = next((g for g in groups if g[0] == query.where), None)
+        if group is None:
+            groups.append((query.where, [i], [vector]))
+        else:
+            group[1].append(i)
+            group[2].append(vector)
+    for where, members, vectors in groups:
+        depth = max(queries[i].k for i in members)
+        found = nearest_many(index, np.stack(vectors), depth, mask_of(index, where), thresholds)
+        legs: list[tuple[int, list[tuple[int, float]], SearchPlan]] = []
+        for i, (rows, scores, plan) in zip(members, found, strict=True):
+            # The first k of the top `depth` (best first, ties by seq) are this query's top k.
+            rows, scores = rows[: queries[i].k], scores[: queries[i].k]
+            cut = queries[i].min_similarity
+            if cut is not None:
+                rows, scores = rows[scores >= cut], scores[scores >= cut]
+            legs.append((i, list(zip(rows.tolist(), scores.tolist(), strict=True)), plan))
+        seq_of = {row: int(index.seq[row]) for _, leg, _ in legs for row, _ in leg}
+        chunks = fetch(list(seq_of.values()))
+        for i, leg, plan in legs:
+            results[i] = _vector_hits(leg, seq_of, chunks, plan)
+    return results
+
+
+def _vector_hits(
+    leg: list[tuple[int, float]], seq_of: dict[int, int], chunks: dict[int, Chunk], plan: SearchPlan
+) -> Hits[RankedHit]:
+    return Hits(
+        (
+            RankedHit(chunks[seq_of[row]], clamp(score), clamp(score), frozenset({"vector"}), rank)
+            for rank, (row, score) in enumerate(leg, 1)
         ),
         plan,
     )

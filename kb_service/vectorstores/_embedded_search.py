@@ -36,13 +36,14 @@ def search_index(
     fetch: Callable[[list[int]], dict[int, Chunk]],
     thresholds: Thresholds,
 ) -> Hits[RankedHit]:
-    """The query's hits from an up-to-date index, inside the caller's read snapshot, with the plan
-    of the vector leg (see `_embedded_plans`; keyword search is exact too)."""
+    """A keyword or hybrid query's hits from an up-to-date index, inside the caller's read snapshot,
+    with the plan of the vector leg (see `_embedded_plans`; keyword search is exact too). Vector
+    queries go through `search_many`, which shares one scan among the queries of one read."""
+    assert query.mode != "vector", "vector queries are answered by search_many"
     vector = None if query.vector is None else unit_rows([query.vector], dimension, "the query vector")[0]
     mask = mask_of(index, query.where)
     depth = query.k if query.mode != "hybrid" else query.depth
     vector_leg: list[tuple[int, float]] = []  # (row, cosine), best first
-    keyword_leg: list[tuple[int, float]] = []  # (row, BM25), best first
     plan = SearchPlan("keyword-only", True)
     if query.mode != "keyword":
         assert vector is not None
@@ -51,9 +52,8 @@ def search_index(
             passing = scores >= query.min_similarity
             rows, scores = rows[passing], scores[passing]
         vector_leg = list(zip(rows.tolist(), scores.tolist(), strict=True))
-    if query.mode != "vector":
-        assert query.text is not None
-        keyword_leg = _keyword_leg(conn, index, query, vector, mask, depth)
+    assert query.text is not None
+    keyword_leg = _keyword_leg(conn, index, query, vector, mask, depth)  # (row, BM25), best first
     cosines = dict(vector_leg)
     if vector is not None:
         missing = np.asarray([row for row, _ in keyword_leg if row not in cosines], dtype=np.int64)
@@ -64,8 +64,6 @@ def search_index(
     def similarity(row: int) -> float | None:
         return clamp(cosines[row]) if vector is not None else None
 
-    if query.mode == "vector":
-        return _vector_hits(vector_leg, seq_of, chunks, plan)
     if query.mode == "keyword":
         return Hits(
             (

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             configure_logging(active.settings)
             upgrade(active.engine)
         app.state.container = active
+        # Sync endpoints run on anyio's default thread limiter; the pool is sized to it.
+        to_thread.current_default_thread_limiter().total_tokens = active.settings.request_threads
         log.info("api.started", database=active.engine.url.get_backend_name())
         async with mcp.running(app.state):
             yield

@@ -185,6 +185,10 @@ class Settings(BaseSettings):
     # An uploaded document that would make more chunks fails with the reason, before anything is
     # embedded (a small file can expand into a huge text).
     max_chunks_per_document: int = Field(default=20_000, ge=1)
+    # Threads that run the API's endpoints; a call holds one database connection while it runs
+    # (through a provider's whole answer, for the model gateway), so the connection pool is sized
+    # to match: a slow provider makes calls wait on the provider, never on the pool.
+    request_threads: int = Field(default=40, ge=1)
     log_level: str = "INFO"
     log_json: bool = True
     rerank: RerankSettings = Field(default_factory=RerankSettings)

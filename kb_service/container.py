@@ -74,7 +74,8 @@ class Container:
         text_provider: TextProvider | None = None,
     ) -> Container:
         make_data_dir_private(settings)
-        engine = make_engine(settings.resolved_database_url)
+        # Endpoint threads, plus a few for what runs beside them (stream metering, MCP sessions).
+        engine = make_engine(settings.resolved_database_url, settings.request_threads + 4)
         if dispatcher is None:
             dispatcher = CeleryDispatcher(make_celery(settings), queue_name(settings))
         return cls(

@@ -64,12 +64,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, connections: int = 20) -> Engine:
+    """An engine whose pool can give `connections` threads a connection each at once (the API's
+    endpoint threads: one waiting for a free connection would queue behind calls that are only
+    waiting on a provider). Ten stay open; the rest are made on demand and closed when returned."""
+    pool = {"pool_size": min(10, connections), "max_overflow": max(0, connections - 10)}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx2
@@ -344,3 +345,30 @@ def test_provider_answer_with_other_usage_is_metered_as_reported(
     days, _ = consumption(client, text)
     assert [(d["input_tokens"], d["output_tokens"], d["api_calls"]) for d in days] == [(21, 9, 3)]
     assert days[0]["genai_units"] == pytest.approx(_gu(21, 9), rel=1e-9)
+
+
+def test_calls_waiting_on_the_provider_do_not_queue_for_a_database_connection(
+    control_plane: ControlPlane, server: LiveServer, client: TestClient, fake_anthropic: FakeAnthropic
+) -> None:
+    """More calls in flight than the old pool had connections (15 on SQLite, 20 on PostgreSQL):
+    the provider answers none until all have reached it, so a call queued for a connection
+    breaks the barrier and the calls fail."""
+    calls = 24
+    all_in_flight = threading.Barrier(calls, timeout=20)
+
+    def answer(_body: dict[str, Any]) -> httpx2.Response:
+        all_in_flight.wait()
+        return httpx2.Response(200, json=message_json())
+
+    fake_anthropic.answer = answer
+    text = provision_text(control_plane)
+    api = _client(server, text.key)
+
+    with ThreadPoolExecutor(calls) as pool:
+        answers = list(
+            pool.map(lambda _: api.chat.completions.create(model=NO_MODEL, messages=HI), range(calls))
+        )
+
+    assert [a.choices[0].message.content for a in answers] == ["Hello there"] * calls
+    days, _ = consumption(client, text)
+    assert [(d["input_tokens"], d["api_calls"]) for d in days] == [(INPUT_TOKENS * calls, calls)]

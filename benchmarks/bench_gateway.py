@@ -54,13 +54,15 @@ MESSAGES = [{"role": "user", "content": "Say something short."}]
 HAIKU = "anthropic.claude-haiku-4-5"
 
 
-def serve_fake(port: int) -> None:
+def serve_fake(port: int, latency_s: float = 0.0) -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # else headers and body wait out a delayed ACK (~40 ms)
 
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length", 0)))
+            if latency_s:
+                time.sleep(latency_s)  # the model's generation time: the caller waits, no CPU spent
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(ANSWER)))
@@ -133,10 +135,12 @@ def _timed_calls(call: Callable[[httpx.Client], None], n: int, concurrency: int)
     latencies: list[float] = []
     lock = threading.Lock()
     per_thread = [n // concurrency + (1 if i < n % concurrency else 0) for i in range(concurrency)]
+    warm = threading.Barrier(concurrency + 1)
 
     def worker(count: int) -> None:
         with httpx.Client(timeout=30.0) as client:
             call(client)  # connect and warm up, not timed
+            warm.wait()
             mine = []
             for _ in range(count):
                 started = time.perf_counter()
@@ -146,9 +150,10 @@ def _timed_calls(call: Callable[[httpx.Client], None], n: int, concurrency: int)
             latencies.extend(mine)
 
     threads = [threading.Thread(target=worker, args=(c,)) for c in per_thread]
-    started = time.perf_counter()
     for t in threads:
         t.start()
+    warm.wait()  # every thread connected: the clock starts with all of them calling
+    started = time.perf_counter()
     for t in threads:
         t.join()
     return latencies, time.perf_counter() - started
@@ -173,10 +178,16 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300, help="timed calls per path at concurrency 1")
     parser.add_argument("--concurrent-calls", type=int, default=800, help="calls per path at concurrency 16")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--provider-latency-ms",
+        type=float,
+        default=0.0,
+        help="how long the fake provider takes to answer (0: at once, the CPU-bound worst case)",
+    )
     parser.add_argument("--serve-fake", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake:
-        serve_fake(args.serve_fake)
+        serve_fake(args.serve_fake, args.provider_latency_ms / 1000)
         return
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
@@ -194,7 +205,10 @@ def main() -> None:
         key = _provision(env)
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.bench_gateway", "--serve-fake", str(fake_port)]
+                [
+                    *(sys.executable, "-m", "benchmarks.bench_gateway", "--serve-fake", str(fake_port)),
+                    *("--provider-latency-ms", str(args.provider_latency_ms)),
+                ]
             )
         )
         gateway_cmd = [sys.executable, "-m", "uvicorn", "kb_service.api:create_app", "--factory"]
@@ -222,12 +236,13 @@ def main() -> None:
             latencies, _ = _timed_calls(call, args.calls, 1)
             # The server's own CPU per call at c=1 (the gateway's includes its SDK client).
             cpu_ms = (cpu_seconds(server_pid[name]) - cpu_before) / (args.calls + 1) * 1000
-            _, wall = _timed_calls(call, args.concurrent_calls, args.concurrency)
+            concurrent, wall = _timed_calls(call, args.concurrent_calls, args.concurrency)
             results[name] = {
                 "p50_ms": round(_pct(latencies, 0.5), 3),
                 "p99_ms": round(_pct(latencies, 0.99), 3),
                 "mean_ms": round(statistics.fmean(latencies) * 1000, 3),
                 f"rps_c{args.concurrency}": round(args.concurrent_calls / wall, 1),
+                f"p50_ms_c{args.concurrency}": round(_pct(concurrent, 0.5), 3),
                 "server_cpu_ms_per_call": round(cpu_ms, 3),
             }
         rps = f"rps_c{args.concurrency}"
@@ -245,6 +260,7 @@ def main() -> None:
             "calls_c1": args.calls,
             "calls_concurrent": args.concurrent_calls,
             "concurrency": args.concurrency,
+            "provider_latency_ms": args.provider_latency_ms,
             "direct": results["direct"],
             "gateway": results["gateway"],
             "added_p50_ms": round(added_p50, 3),

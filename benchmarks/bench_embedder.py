@@ -11,6 +11,12 @@ load (and for ONNX the one-time export into --cache-dir) happens before timing. 
 compared with torch's: the figure is the largest cosine deviation, 1 - min cos, over chunks and
 queries. The run ends with one JSON line of the figures. Targets (issue 14): ONNX fp32 >= 2x torch
 chunks/s at cosine >= 0.999, query p50 <= 10 ms on a quiet machine.
+
+Also printed: this machine's ceiling for the chunks — the model's FLOPs per chunk (from its
+config: projections, feed-forward and attention at the chunks' measured token count) against the
+rate numpy's BLAS reaches on all cores for a matrix product of the model's feed-forward shape,
+measured in the same run — and whether the CPU has the int8 dot-product instructions (VNNI) that
+int8 inference needs to beat fp32.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import numpy.typing as npt
 from benchmarks.corpus import make_chunks
 from kb_service.config import LocalEmbedderSettings
 from kb_service.embedders.base import Embedder
-from kb_service.embedders.local import LocalEmbedder
+from kb_service.embedders.local import LocalEmbedder, bundled_model_dir
 from kb_service.embedders.onnx import OnnxEmbedder, available_cpus
 
 Runtime = Literal["torch", "onnx-fp32", "onnx-int8"]
@@ -123,6 +129,40 @@ def run(
     return figures, vectors
 
 
+def flops_per_token(sequence: float) -> float:
+    """Multiply-adds ×2 per token of one forward pass over `sequence` tokens: per layer the four
+    attention projections, the feed-forward pair, and the attention's QKᵀ and AV products."""
+    config = json.loads((bundled_model_dir() / "config.json").read_text())
+    hidden, inner = config["hidden_size"], config["intermediate_size"]
+    per_layer = 2 * (4 * hidden * hidden + 2 * hidden * inner + 2 * sequence * hidden)
+    return float(config["num_hidden_layers"] * per_layer)
+
+
+def gemm_gflops(repeats: int = 7) -> float:
+    """Best rate of numpy's BLAS, on all cores, for a (8192, hidden) @ (hidden, inner) product: the
+    shape of the model's feed-forward layer over a batch of 32 full windows."""
+    config = json.loads((bundled_model_dir() / "config.json").read_text())
+    hidden, inner = config["hidden_size"], config["intermediate_size"]
+    rng = np.random.default_rng(0)
+    left = rng.standard_normal((8192, hidden), dtype=np.float32)
+    right = rng.standard_normal((hidden, inner), dtype=np.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        left @ right
+        best = min(best, time.perf_counter() - started)
+    return float(2 * left.shape[0] * hidden * inner / best / 1e9)
+
+
+def int8_dot_instructions() -> list[str]:
+    """The CPU's int8 dot-product extensions (empty: int8 runs on the same units as fp32)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return []
+    return sorted({f for f in flags if f in ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--chunks", type=int, default=2000, help="chunks to embed (default 2000)")
@@ -158,6 +198,17 @@ def main() -> None:
                 f"mean cos {figures.mean_cosine:.6f}  load {figures.load_average_1m}"
             )
     torch_rate = results[0].chunks_per_s
+    gflops = gemm_gflops()
+    tokens_per_chunk = results[0].tokens_per_s / torch_rate
+    chunk_gflop = flops_per_token(tokens_per_chunk) * tokens_per_chunk / 1e9
+    ceiling = gflops / chunk_gflop
+    vnni = int8_dot_instructions()
+    print(
+        f"ceiling: {chunk_gflop:.2f} GFLOP per chunk ({tokens_per_chunk:.0f} tokens); numpy's BLAS "
+        f"does {gflops:.1f} GFLOPS at the feed-forward shape on {available_cpus()} cores: "
+        f"{ceiling:.2f} chunks/s = {ceiling / torch_rate:.2f}x torch; int8 dot-product "
+        f"instructions: {', '.join(vnni) or 'none'}"
+    )
     summary = {
         "benchmark": "embedder",
         "chunks": args.chunks,
@@ -170,6 +221,11 @@ def main() -> None:
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "speedup_vs_torch": {f.runtime: round(f.chunks_per_s / torch_rate, 2) for f in results},
+        "gemm_gflops": round(gflops, 1),
+        "gflop_per_chunk": round(chunk_gflop, 3),
+        "ceiling_chunks_per_s": round(ceiling, 2),
+        "ceiling_vs_torch": round(ceiling / torch_rate, 2),
+        "int8_dot_instructions": vnni,
         "runtimes": {f.runtime: asdict(f) for f in results},
     }
     print(json.dumps(summary, separators=(",", ":")))

@@ -63,9 +63,15 @@ def serve(settings: Settings, *, host: str, port: int, with_worker: bool) -> int
 
 
 def _warm_up(container: Container) -> None:
-    """Load the bundled model and every KB's vectors in the background, so the first searches do not
-    wait for them (a million chunks take tens of seconds to load into the embedded store)."""
+    """Load the bundled model, the text provider's SDK and every KB's vectors in the background, so
+    the first calls do not wait for them (`import anthropic` takes ~3 s here; a million chunks take
+    tens of seconds to load into the embedded store)."""
     warm_up(container.embedders, container.settings)
+    if container.settings.text.provider != "none":
+        try:
+            container.text_provider  # noqa: B018 - built once per process, on first use
+        except Exception:  # best effort; the first text call reports the real error (a 503 or 502)
+            log.warning("serve.warm_up.text_provider_failed", exc_info=True)
     with unit_of_work(container, SystemClock()) as services:
         kbs = [
             (kb.id, kb.embeddings_resource.dimension)

@@ -53,6 +53,11 @@ pytestmark = pytest.mark.fuzz
 
 MAX_EXAMPLES = int(os.environ.get("KB_FUZZ_MAX_EXAMPLES", "20"))
 BUDGET_S = float(os.environ.get("KB_FUZZ_BUDGET_S", "90"))
+# Wall-clock limit of one in-process call (schemathesis: 10 s). Late in the suite on a loaded 2-core
+# CI machine one call once took over 10 s (not reproduced here: the slowest here is the first text
+# call, 3 s, most of it `import anthropic`); what the app itself can stall on — SQLite's busy
+# timeout — is 30 s, and fails the call with a 500 of its own.
+REQUEST_TIMEOUT_S = 30
 
 # What must hold for every response. `not_a_server_error` covers 5xx; unhandled exceptions are
 # caught around the call (the in-process transport re-raises them).
@@ -448,7 +453,7 @@ def _send(app: FastAPI, case: Any, target: _Target, report: Report, info_checks:
     report.requests += 1
     report.by_operation[label] = report.by_operation.get(label, 0) + 1
     try:
-        response = case.call(app=app)
+        response = case.call(app=app, timeout=REQUEST_TIMEOUT_S)
     except Exception as exc:  # the app raised: the client got a plain 500
         report.statuses[500] = report.statuses.get(500, 0) + 1
         where = _app_frame(exc)

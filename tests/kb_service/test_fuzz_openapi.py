@@ -43,10 +43,9 @@ from kb_service.config import AnthropicTextSettings, Settings
 from kb_service.container import Container
 from kb_service.db import session_scope
 from kb_service.embedders.factory import EmbedderRegistry
-from kb_service.migrations import upgrade
-from kb_service.queue.outbox import RecordingDispatcher
 from kb_service.services import Services
 from tests.conftest import KB, Drainer, create_kb, upload
+from tests.factories.containers import container_with_fake_anthropic
 from tests.factories.controlplane import ControlPlane, MovableClock
 
 pytestmark = pytest.mark.fuzz
@@ -222,13 +221,7 @@ def build_app(data_dir: Path, embedders: EmbedderRegistry) -> tuple[FastAPI, Con
             provider="anthropic", api_key="sk-fuzz", base_url="http://anthropic.test", max_retries=0
         ),
     )
-    container = Container.build(
-        settings,
-        dispatcher=RecordingDispatcher(),
-        embedders=embedders,
-        text_http_client=httpx2.Client(transport=httpx2.MockTransport(_fake_anthropic)),
-    )
-    upgrade(container.engine)
+    container = container_with_fake_anthropic(settings, embedders, _fake_anthropic)
     app = create_app(container=container)
     clock = MovableClock(datetime(2026, 1, 15, 12, tzinfo=UTC))
     app.state.clock = clock

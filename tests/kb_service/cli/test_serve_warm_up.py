@@ -10,8 +10,7 @@ from kb_service.cli.serve import _warm_up
 from kb_service.config import AnthropicTextSettings, Settings
 from kb_service.container import Container
 from kb_service.embedders.factory import EmbedderRegistry
-from kb_service.migrations import upgrade
-from kb_service.queue.outbox import RecordingDispatcher
+from tests.factories.containers import container_with_fake_anthropic
 
 
 def _container(embedders: EmbedderRegistry, settings: Settings) -> tuple[Container, list[httpx2.Request]]:
@@ -22,14 +21,7 @@ def _container(embedders: EmbedderRegistry, settings: Settings) -> tuple[Contain
         seen.append(request)
         return httpx2.Response(500)
 
-    container = Container.build(
-        settings,
-        dispatcher=RecordingDispatcher(),
-        embedders=embedders,
-        text_http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
-    )
-    upgrade(container.engine)
-    return container, seen
+    return container_with_fake_anthropic(settings, embedders, handler), seen
 
 
 def test_warm_up_builds_a_configured_text_provider_without_calling_it(

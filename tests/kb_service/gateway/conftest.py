@@ -22,9 +22,8 @@ from kb_service.api import create_app
 from kb_service.config import AnthropicTextSettings, Settings
 from kb_service.container import Container
 from kb_service.embedders.factory import EmbedderRegistry
-from kb_service.migrations import upgrade
-from kb_service.queue.outbox import RecordingDispatcher
 from kb_service.services import unit_of_work
+from tests.factories.containers import container_with_fake_anthropic
 from tests.factories.controlplane import ControlPlane, MovableClock, TestUser, clock, control_plane
 
 __all__ = ["clock", "control_plane"]
@@ -112,13 +111,7 @@ def settings(settings_factory: Callable[..., Settings], db_url: str) -> Settings
 def container(
     settings: Settings, embedders: EmbedderRegistry, fake_anthropic: FakeAnthropic
 ) -> Iterator[Container]:
-    built = Container.build(
-        settings,
-        dispatcher=RecordingDispatcher(),
-        embedders=embedders,
-        text_http_client=httpx2.Client(transport=httpx2.MockTransport(fake_anthropic)),
-    )
-    upgrade(built.engine)
+    built = container_with_fake_anthropic(settings, embedders, fake_anthropic)
     yield built
     built.close()
 

@@ -129,20 +129,32 @@ def run(
     return figures, vectors
 
 
-def flops_per_token(sequence: float) -> float:
+@dataclass(frozen=True)
+class ModelShape:
+    """The bundled model's sizes, from its config."""
+
+    layers: int
+    hidden: int
+    inner: int  # the feed-forward layer's width
+
+    @classmethod
+    def bundled(cls) -> ModelShape:
+        config = json.loads((bundled_model_dir() / "config.json").read_text())
+        return cls(config["num_hidden_layers"], config["hidden_size"], config["intermediate_size"])
+
+
+def flops_per_token(shape: ModelShape, sequence: float) -> float:
     """Multiply-adds ×2 per token of one forward pass over `sequence` tokens: per layer the four
     attention projections, the feed-forward pair, and the attention's QKᵀ and AV products."""
-    config = json.loads((bundled_model_dir() / "config.json").read_text())
-    hidden, inner = config["hidden_size"], config["intermediate_size"]
+    hidden, inner = shape.hidden, shape.inner
     per_layer = 2 * (4 * hidden * hidden + 2 * hidden * inner + 2 * sequence * hidden)
-    return float(config["num_hidden_layers"] * per_layer)
+    return float(shape.layers * per_layer)
 
 
-def gemm_gflops(repeats: int = 7) -> float:
+def gemm_gflops(shape: ModelShape, repeats: int = 7) -> float:
     """Best rate of numpy's BLAS, on all cores, for a (8192, hidden) @ (hidden, inner) product: the
     shape of the model's feed-forward layer over a batch of 32 full windows."""
-    config = json.loads((bundled_model_dir() / "config.json").read_text())
-    hidden, inner = config["hidden_size"], config["intermediate_size"]
+    hidden, inner = shape.hidden, shape.inner
     rng = np.random.default_rng(0)
     left = rng.standard_normal((8192, hidden), dtype=np.float32)
     right = rng.standard_normal((hidden, inner), dtype=np.float32)
@@ -198,9 +210,10 @@ def main() -> None:
                 f"mean cos {figures.mean_cosine:.6f}  load {figures.load_average_1m}"
             )
     torch_rate = results[0].chunks_per_s
-    gflops = gemm_gflops()
+    shape = ModelShape.bundled()
+    gflops = gemm_gflops(shape)
     tokens_per_chunk = results[0].tokens_per_s / torch_rate
-    chunk_gflop = flops_per_token(tokens_per_chunk) * tokens_per_chunk / 1e9
+    chunk_gflop = flops_per_token(shape, tokens_per_chunk) * tokens_per_chunk / 1e9
     ceiling = gflops / chunk_gflop
     vnni = int8_dot_instructions()
     print(
